@@ -1,0 +1,70 @@
+/**
+ * The catalogue of every stable error code. Codes are public API: add, never rename.
+ * `title` is the short, occurrence-independent summary (RFC 9457 `title`); `detail` is the
+ * default message, a template whose `{name}` placeholders are filled from the error's params.
+ * Both are English source strings that the i18n capability translates by code.
+ */
+export type ErrorCategory =
+  | 'authentication'
+  | 'authorization'
+  | 'validation'
+  | 'rate_limit'
+  | 'security'
+  | 'not_found'
+  | 'conflict'
+  | 'dependency'
+  | 'internal'
+
+export interface ErrorCodeSpec {
+  readonly status: number
+  readonly category: ErrorCategory
+  readonly title: string
+  readonly detail: string
+}
+
+function spec(status: number, category: ErrorCategory, title: string, detail: string): ErrorCodeSpec {
+  return { status, category, title, detail }
+}
+
+export const ERROR_CODES = {
+  // ── HTTP protocol and request shape ────────────────────────────────────────────
+  ERR_HTTP_BAD_REQUEST: spec(400, 'validation', 'Bad request', 'The request could not be understood.'),
+  ERR_HTTP_ROUTE_NOT_FOUND: spec(404, 'not_found', 'Not found', 'No route matches {method} {path}.'),
+  ERR_HTTP_METHOD_NOT_ALLOWED: spec(405, 'validation', 'Method not allowed', '{method} is not allowed on {path}; allowed: {allow}.'),
+  ERR_HTTP_BODY_MALFORMED: spec(400, 'validation', 'Malformed body', 'The request body is not valid {format}.'),
+  ERR_HTTP_BODY_EMPTY: spec(400, 'validation', 'Empty body', 'The request declares a JSON body but sent none.'),
+  ERR_HTTP_BODY_TOO_LARGE: spec(413, 'validation', 'Body too large', 'The request body exceeds the limit of {limit} bytes.'),
+  ERR_HTTP_MEDIA_TYPE_UNSUPPORTED: spec(415, 'validation', 'Unsupported media type', 'Content-Type {contentType} is not supported on this route.'),
+  ERR_HTTP_CONTENT_LENGTH_INVALID: spec(400, 'validation', 'Invalid Content-Length', 'The Content-Length header does not match the body.'),
+  ERR_HTTP_HEADER_INVALID: spec(400, 'validation', 'Invalid header', 'A request header is malformed.'),
+  ERR_HTTP_REQUEST_ID_INVALID: spec(400, 'validation', 'Invalid request ID', 'X-Request-ID must be 1 to {maxLength} characters of A-Z, a-z, 0-9 and - _ . : / + = @.'),
+  ERR_HTTP_TIMEOUT: spec(408, 'validation', 'Request timeout', 'The request was not received in time.'),
+  ERR_HTTP_SHUTTING_DOWN: spec(503, 'dependency', 'Service unavailable', 'The server is shutting down; retry on another instance.'),
+
+  // ── Validation ────────────────────────────────────────────────────────────────
+  ERR_VALIDATION_FAILED: spec(400, 'validation', 'Validation failed', 'The request has {count} invalid field(s).'),
+  ERR_VALIDATION_ID_INVALID: spec(400, 'validation', 'Invalid ID', '{value} is not a valid {kind} ID: expected 22 base62 characters.'),
+  ERR_VALIDATION_URI_INVALID: spec(400, 'validation', 'Invalid URI', '{value} is not a valid {kind} URI: expected spotify:{kind}:<22 base62 characters>.'),
+
+  // ── Resources ─────────────────────────────────────────────────────────────────
+  ERR_RESOURCE_NOT_FOUND: spec(404, 'not_found', 'Resource not found', '{resource} {id} was not found.'),
+  ERR_RESOURCE_CONFLICT: spec(409, 'conflict', 'Conflict', '{reason}'),
+  ERR_RESOURCE_PRECONDITION_FAILED: spec(412, 'conflict', 'Precondition failed', '{reason}'),
+
+  // ── Dependencies ──────────────────────────────────────────────────────────────
+  ERR_DEPENDENCY_UNAVAILABLE: spec(503, 'dependency', 'Dependency unavailable', 'A service this request needs is unavailable.'),
+  ERR_DEPENDENCY_TIMEOUT: spec(504, 'dependency', 'Dependency timeout', 'A service this request needs did not answer in time.'),
+
+  // ── Configuration (start-up only) ─────────────────────────────────────────────
+  ERR_CONFIG_INVALID: spec(500, 'internal', 'Invalid configuration', 'The configuration is invalid: {issues}'),
+
+  // ── Internal ──────────────────────────────────────────────────────────────────
+  ERR_INTERNAL: spec(500, 'internal', 'Internal server error', 'An unexpected error occurred; quote the request ID when reporting it.'),
+} as const satisfies Record<string, ErrorCodeSpec>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** True when `code` is one of the catalogue's codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)
+}
