@@ -1,0 +1,90 @@
+import { z } from 'zod'
+import { healthOptionsSchema, shutdownOptionsSchema } from '../health/index.ts'
+import { httpOptionsSchema } from '../http/index.ts'
+import { loggingOptionsSchema } from '../logging/index.ts'
+import { openapiOptionsSchema } from '../openapi/index.ts'
+
+export const PRESETS = ['bare', 'development', 'production'] as const
+export type PresetName = (typeof PRESETS)[number]
+
+const redisUrl = z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+const natsUrl = z.url({ protocol: /^(nats|tls|wss?)$/, error: 'must be a nats://, tls:// or ws(s):// URL' })
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'must be host:port')
+
+const serverSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1').describe('Interface to listen on.'),
+  port: z.number().int().min(0).max(65_535).default(8080).describe('TCP port (0 picks a free one).'),
+  bodyLimitBytes: z.number().int().positive().max(1024 ** 3).default(1024 * 1024).describe('Largest accepted request body; larger ones get 413 ERR_HTTP_BODY_TOO_LARGE.'),
+  requestTimeoutMs: z.number().int().min(0).default(30_000).describe('Node `requestTimeout`: the whole request must arrive within this (0 = off).'),
+  keepAliveTimeoutMs: z.number().int().min(0).default(72_000).describe('Idle keep-alive sockets close after this; keep it above your load balancer\'s idle timeout.'),
+  trustProxy: z.union([z.boolean(), z.string().min(1), z.number().int().min(0)]).default(false).describe('Fastify `trustProxy`: false, true, a hop count or a comma-separated list of proxy addresses/CIDRs.'),
+})
+
+const storesSchema = z.strictObject({
+  redisUrl: redisUrl.optional().describe('Redis for shared state; unset means in-memory stores.'),
+  databaseUrl: postgresUrl.optional().describe('PostgreSQL; unset means embedded PGlite.'),
+  dataDir: z.string().min(1).default('.backbeat/data').describe('Where embedded PGlite keeps its files (`:memory:` for none).'),
+  memcachedServers: z.array(hostPort).default([]).describe('Memcached servers as host:port.'),
+  natsUrl: natsUrl.optional().describe('NATS server for the event pipeline.'),
+  kafkaBrokers: z.array(hostPort).default([]).describe('Kafka bootstrap brokers as host:port.'),
+})
+
+// The sections below configure capabilities that later issues build. Their environment
+// variables are part of the public contract now, so they are validated now; each section
+// moves into its capability's folder when that capability lands.
+const authSchema = z.strictObject({
+  jwt: z
+    .strictObject({
+      secretKey: z.string().min(32, 'must be at least 32 characters (256 bits) for HMAC').optional().describe('Shared secret for HS* algorithms (secret: masked in output).'),
+      algorithm: z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'PS256', 'ES256', 'EdDSA']).default('HS256').describe('Signing algorithm, pinned per key.'),
+      accessTokenExpireMinutes: z.number().int().min(1).max(24 * 60).default(15).describe('Access token lifetime in minutes.'),
+    })
+    .prefault({}),
+})
+const i18nSchema = z.strictObject({
+  defaultLocale: z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'must be a BCP 47 tag like en or pt-BR').default('en').describe('Locale used when the request names none we support.'),
+  supportedLocales: z.array(z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'must be a BCP 47 tag like en or pt-BR')).min(1).default(['en']).describe('Locales offered to clients.'),
+})
+const securitySchema = z.strictObject({
+  level: z.enum(['low', 'medium', 'high', 'strict']).default('high').describe('Overall strictness of edge protection and threat detection.'),
+  threatDetection: z.strictObject({ enabled: z.boolean().default(true).describe('Inspect requests for attacks.') }).prefault({}),
+})
+const complianceSchema = z.strictObject({
+  frameworks: z.array(z.enum(['gdpr', 'ccpa', 'soc2', 'hipaa', 'pci-dss', 'iso27001'])).default(['gdpr']).describe('Compliance frameworks whose controls are enforced.'),
+})
+const pipelineSchema = z.strictObject({
+  enabled: z.boolean().default(false).describe('Publish validated events to the configured brokers.'),
+  batchSize: z.number().int().min(1).max(10_000).default(100).describe('Events sent per batch.'),
+})
+const cacheSchema = z.strictObject({
+  ttlDefaultS: z.number().int().min(1).default(300).describe('Default time to live, in seconds.'),
+  l1Size: z.number().int().min(0).default(10_000).describe('Entries held in the in-process L1 tier.'),
+})
+
+/** The whole validated configuration: one section per capability. */
+export const configSchema = z.strictObject({
+  preset: z.enum(PRESETS).default('development').describe('Which preset supplied the defaults.'),
+  environment: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a lower-case name such as production').default('development').describe('Deployment environment name, reported in logs and health.'),
+  server: serverSchema.prefault({}),
+  http: httpOptionsSchema.prefault({}),
+  logging: loggingOptionsSchema.prefault({}),
+  health: healthOptionsSchema.prefault({}),
+  shutdown: shutdownOptionsSchema.prefault({}),
+  openapi: openapiOptionsSchema.prefault({}),
+  stores: storesSchema.prefault({}),
+  auth: authSchema.prefault({}),
+  i18n: i18nSchema.prefault({}),
+  security: securitySchema.prefault({}),
+  compliance: complianceSchema.prefault({}),
+  pipeline: pipelineSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
+})
+
+/** The effective, frozen configuration. */
+export type BackbeatConfig = z.infer<typeof configSchema>
+/** What a config file or code may supply: every field optional. */
+export type BackbeatConfigInput = z.input<typeof configSchema>
+
+/** Dotted paths whose values are secrets and are masked when printed. */
+export const SECRET_PATHS: readonly string[] = ['auth.jwt.secretKey']

@@ -1,0 +1,51 @@
+import fp from 'fastify-plugin'
+import type { BackbeatConfig } from '../config/index.ts'
+import { HealthRegistry, healthPlugin } from '../health/index.ts'
+import { httpPlugin, type MessageLookup } from '../http/index.ts'
+import { requestLoggingPlugin } from '../logging/index.ts'
+import { openapiPlugin } from '../openapi/index.ts'
+
+export interface BackbeatPluginOptions {
+  config: BackbeatConfig
+  /** Share a health registry created elsewhere (createBackbeatApp does). */
+  health?: HealthRegistry
+  /** Title/detail lookup by error code (the i18n capability supplies one). */
+  messages?: MessageLookup
+  /** Reported by `/health` and in the OpenAPI document. */
+  service?: { name?: string; version?: string; description?: string }
+}
+
+/**
+ * Registers every capability in the documented order (docs/architecture.md), each only if
+ * enabled in `config`:
+ * 1. http: request ID, request context, timing header, problem+json errors, 404/405;
+ * 2. request logging: one completion line per request;
+ * 3. health: /health/live, /health/ready, /ready, /health;
+ * 4. openapi: /openapi.json and /docs.
+ * Register it before your routes.
+ *
+ * @example
+ * const app = Fastify(backbeatServerOptions(config, logger))
+ * await app.register(backbeat, { config })
+ */
+export const backbeat = fp<BackbeatPluginOptions>(
+  async (app, { config, health, messages, service }) => {
+    if (config.http.enabled) {
+      await app.register(httpPlugin, { ...config.http, bodyLimitBytes: config.server.bodyLimitBytes, ...(messages === undefined ? {} : { messages }) })
+    }
+    if (config.logging.enabled) {
+      await app.register(requestLoggingPlugin, { requestCompletion: config.logging.requestCompletion, slowRequestMs: config.logging.slowRequestMs })
+    }
+    const registry = health ?? new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
+    await app.register(healthPlugin, {
+      ...config.health,
+      registry,
+      service: { environment: config.environment, ...(service?.name === undefined ? {} : { name: service.name }), ...(service?.version === undefined ? {} : { version: service.version }) },
+    })
+    await app.register(openapiPlugin, {
+      ...config.openapi,
+      ...(service?.description === undefined ? {} : { description: service.description }),
+    })
+  },
+  { name: 'backbeat', fastify: '5.x' },
+)

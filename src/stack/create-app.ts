@@ -1,0 +1,68 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { BackbeatConfig } from '../config/index.ts'
+import { HealthRegistry, installGracefulShutdown, type GracefulShutdown } from '../health/index.ts'
+import { createLogger, type BackbeatLogger } from '../logging/index.ts'
+import { backbeat, type BackbeatPluginOptions } from './backbeat-plugin.ts'
+import { backbeatServerOptions } from './server-options.ts'
+
+export interface BackbeatApp {
+  app: FastifyInstance
+  logger: BackbeatLogger
+  health: HealthRegistry
+  config: BackbeatConfig
+  /** Listens on the configured host and port, installs graceful shutdown and returns the URL. */
+  listen(): Promise<string>
+}
+
+export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'config' | 'health'> {
+  /** Replaces the configured logger (tests pass one writing to memory). */
+  logger?: BackbeatLogger
+  /** Passed to graceful shutdown; tests replace `process.exit`. */
+  exit?: (code: number) => void
+}
+
+/**
+ * Builds a Fastify instance with the whole Backbeat stack registered from one config, ready
+ * for your routes.
+ *
+ * @example
+ * const { app, listen } = await createBackbeatApp(loadConfig())
+ * app.get('/hello', async () => ({ hello: 'world' }))
+ * console.log(await listen())
+ */
+export async function createBackbeatApp(config: BackbeatConfig, options: CreateBackbeatAppOptions = {}): Promise<BackbeatApp> {
+  const logger = options.logger ?? createLogger(config.logging, { base: { environment: config.environment, ...(options.service?.name === undefined ? {} : { service: options.service.name }) } })
+  const health = new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
+  const app = Fastify(backbeatServerOptions(config, logger.logger))
+  const { logger: _logger, exit, ...pluginOptions } = options
+  await app.register(backbeat, { ...pluginOptions, config, health })
+  app.addHook('onClose', (_instance, done) => {
+    logger.flush()
+    done()
+  })
+
+  let shutdown: GracefulShutdown | undefined
+  return {
+    app,
+    logger,
+    health,
+    config,
+    async listen() {
+      const address = await app.listen({ host: config.server.host, port: config.server.port })
+      if (config.shutdown.enabled && shutdown === undefined) {
+        shutdown = installGracefulShutdown(app, {
+          registry: health,
+          drainTimeoutMs: config.shutdown.drainTimeoutMs,
+          preStopDelayMs: config.shutdown.preStopDelayMs,
+          flush: logger.flush,
+          ...(exit === undefined ? {} : { exit }),
+        })
+        app.addHook('onClose', (_instance, done) => {
+          shutdown?.dispose()
+          done()
+        })
+      }
+      return address
+    },
+  }
+}

@@ -1,0 +1,49 @@
+import type { Server } from 'node:http'
+import { LogController, type FastifyBaseLogger, type FastifyHttpOptions } from 'fastify'
+import type { Logger } from 'pino'
+import type { BackbeatConfig } from '../config/index.ts'
+import { createClientErrorHandler, createRequestIdGenerator } from '../http/index.ts'
+
+/**
+ * The Fastify server options the configuration implies: body limit, timeouts, proxy trust,
+ * request IDs, the problem+json client-error handler, strict validation (unknown fields are
+ * rejected, not silently removed) and the shared logger.
+ *
+ * @example const app = Fastify(backbeatServerOptions(config, logger))
+ */
+export type BackbeatServerOptions = FastifyHttpOptions<Server, FastifyBaseLogger>
+
+export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger): BackbeatServerOptions {
+  const options: BackbeatServerOptions = {
+    bodyLimit: config.server.bodyLimitBytes,
+    requestTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    // Fastify accepts a hop count at run time; its types omit it.
+    trustProxy: config.server.trustProxy as boolean | string,
+    return503OnClosing: true,
+    // Our request-logging plugin writes the one completion line per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: {
+      customOptions: {
+        // Fastify's default strips unknown properties silently; we reject them instead.
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: true,
+      },
+    },
+  }
+  if (logger !== undefined && config.logging.enabled) {
+    options.loggerInstance = logger
+    // Context fields reach every line through the logger's mixin, so no per-request child.
+    options.childLoggerFactory = (parent) => parent
+  } else {
+    options.logger = false
+  }
+  if (config.http.enabled) {
+    options.genReqId = createRequestIdGenerator(config.http.requestId)
+    options.requestIdHeader = false
+    options.clientErrorHandler = createClientErrorHandler(config.http)
+  }
+  return options
+}
