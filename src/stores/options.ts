@@ -1,0 +1,38 @@
+import { z } from 'zod'
+import { ConfigError } from '../core/errors.ts'
+
+/**
+ * Validates `input` against `schema` (which holds the defaults) and freezes the result;
+ * every issue is reported at once, prefixed with `path`, so a bad deployment config is fixed
+ * in one round.
+ */
+export function parseOptions<S extends z.ZodType>(path: string, schema: S, input: unknown): Readonly<z.output<S>> {
+  const result = schema.safeParse(input)
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => ({
+        path: [path, ...issue.path.map(String)].filter((p) => p !== '').join('.'),
+        message: issue.message,
+      })),
+    )
+  }
+  return Object.freeze(result.data)
+}
+
+export const durationMs = (fallback: number): z.ZodDefault<z.ZodNumber> => z.number().int().positive().max(2_147_483_647).default(fallback)
+
+export const connectionName = (fallback: string): z.ZodDefault<z.ZodString> =>
+  z.string().min(1).max(64).regex(/^[\w.:-]+$/, 'use letters, digits and . _ : -').default(fallback)
+
+/** URL with one of `protocols`; credentials are allowed but never echoed back in errors. */
+export const urlWithProtocol = (protocols: readonly string[]): z.ZodString =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol)
+    } catch {
+      return false
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+
+/** Plain SQL identifier, so names can be spliced into DDL without quoting rules. */
+export const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier (a-z, 0-9, _; at most 63 characters)')

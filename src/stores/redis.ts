@@ -1,0 +1,135 @@
+import { Redis } from 'ioredis'
+import { z } from 'zod'
+import type { HealthCheck, HealthCheckable } from '../core/health.ts'
+import { connectionName, durationMs, parseOptions, urlWithProtocol } from './options.ts'
+import {
+  backoffDelayMs,
+  isTimeoutCode,
+  notConnectedError,
+  probe,
+  storeError,
+  targetOf,
+  withTimeout,
+  type FailureSite,
+} from './store-errors.ts'
+
+const redisOptionsSchema = z.object({
+  url: urlWithProtocol(['redis:', 'rediss:']),
+  name: connectionName('redis'),
+  keyPrefix: z.string().max(256).optional(),
+  connectTimeoutMs: durationMs(5_000),
+  commandTimeoutMs: durationMs(2_000),
+  /** Reconnects the client retries a command across before failing it (keep small: fail fast). */
+  maxRetriesPerRequest: z.number().int().min(0).max(10).default(1),
+  reconnectBaseMs: durationMs(50),
+  reconnectMaxMs: durationMs(2_000),
+})
+
+/** Options of {@link RedisConnection}; durations are in milliseconds. */
+export type RedisConnectionOptions = z.input<typeof redisOptionsSchema>
+
+/**
+ * One Redis connection (ioredis) with explicit lifecycle, bounded timeouts and reconnect with
+ * jittered backoff. While Redis is down, commands fail at once instead of queueing, so a dead
+ * Redis costs callers an error, not a hung request.
+ *
+ * @example
+ * const redis = new RedisConnection({ url: 'redis://127.0.0.1:6379', keyPrefix: 'bb:' })
+ * await redis.connect()
+ * await redis.client.set('greeting', 'hi')
+ * await redis.close()
+ */
+export class RedisConnection implements HealthCheckable {
+  readonly name: string
+  readonly options: Readonly<z.output<typeof redisOptionsSchema>>
+  #client: Redis | undefined
+  #state: 'idle' | 'connecting' | 'open' | 'closed' = 'idle'
+
+  constructor(options: RedisConnectionOptions) {
+    this.options = parseOptions('redis', redisOptionsSchema, options)
+    this.name = this.options.name
+  }
+
+  /** The ioredis client; throws `ERR_DEPENDENCY_UNAVAILABLE` before `connect()` or after `close()`. */
+  get client(): Redis {
+    if (this.#client === undefined || this.#state !== 'open') {
+      throw notConnectedError(this.#site('client'), this.#state === 'closed' ? 'closed' : 'not connected')
+    }
+    return this.#client
+  }
+
+  /** Opens the connection and waits until Redis answers; fails within `connectTimeoutMs`. */
+  async connect(): Promise<void> {
+    if (this.#state === 'open') return
+    if (this.#state !== 'idle') throw notConnectedError(this.#site('connect'), this.#state === 'closed' ? 'closed' : 'not connected')
+    this.#state = 'connecting'
+    const { options } = this
+    const client = new Redis(options.url, {
+      lazyConnect: true,
+      connectionName: options.name,
+      ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+      connectTimeout: options.connectTimeoutMs,
+      commandTimeout: options.commandTimeoutMs,
+      maxRetriesPerRequest: options.maxRetriesPerRequest,
+      // Queue only while the first connection is being set up; switched off below.
+      enableOfflineQueue: true,
+      retryStrategy: (attempt) => backoffDelayMs(attempt, { baseMs: options.reconnectBaseMs, maxMs: options.reconnectMaxMs }),
+    })
+    // ioredis emits 'error' for every failed reconnect; without a listener Node would crash.
+    client.on('error', () => undefined)
+    try {
+      await withTimeout(client.connect(), options.connectTimeoutMs, () => Object.assign(new Error(`no answer within ${options.connectTimeoutMs}ms`), { code: 'ETIMEDOUT' }))
+    } catch (err) {
+      client.disconnect()
+      this.#state = 'idle'
+      throw storeError(this.#site('connect'), isTimeoutCode(err) ? 'timeout' : 'unavailable', err)
+    }
+    client.options.enableOfflineQueue = false
+    this.#client = client
+    this.#state = 'open'
+  }
+
+  /** Closes the connection (QUIT, then a hard disconnect if Redis does not answer); idempotent. */
+  async close(): Promise<void> {
+    const client = this.#client
+    this.#state = 'closed'
+    this.#client = undefined
+    if (client === undefined) return
+    try {
+      await withTimeout(client.quit(), this.options.commandTimeoutMs, () => new Error('quit timed out'))
+    } catch {
+      // QUIT fails when Redis is already gone; the disconnect below is what matters.
+    } finally {
+      client.disconnect()
+    }
+  }
+
+  /** PINGs Redis; `fail` with the reason when it is unreachable or not connected. */
+  readonly healthCheck: HealthCheck = (signal) =>
+    probe('redis', signal, async () => {
+      try {
+        await this.client.ping()
+      } catch (err) {
+        throw this.wrap('ping', err)
+      }
+    })
+
+  /**
+   * Turns an ioredis error into a Backbeat error: a reply from Redis (e.g. WRONGTYPE) is
+   * `ERR_STORE_COMMAND_FAILED`, a timeout `ERR_DEPENDENCY_TIMEOUT`, anything else
+   * `ERR_DEPENDENCY_UNAVAILABLE`. Stores built on this connection use it for every call.
+   *
+   * @example
+   * try { await redis.client.get(key) } catch (err) { throw redis.wrap('get', err) }
+   */
+  wrap(operation: string, err: unknown): Error {
+    const site = this.#site(operation)
+    if (err instanceof Error && err.name === 'ReplyError') return storeError(site, 'rejected', err)
+    if (isTimeoutCode(err) || (err instanceof Error && /timed out/i.test(err.message))) return storeError(site, 'timeout', err)
+    return storeError(site, 'unavailable', err)
+  }
+
+  #site(operation: string): FailureSite {
+    return { store: 'redis', name: this.name, operation, target: targetOf(this.options.url) }
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Contract test suites for adapter authors (published as `backbeat/testing`): run the same
+ * suite Backbeat runs on its own stores against yours.
+ *
+ * @example
+ * import { describeKeyValueStore } from 'backbeat/testing'
+ * describeKeyValueStore('MyStore', async ({ prefix }) => ({ store: new MyStore({ prefix }), cleanup: async () => {} }))
+ */
+export { describeKeyValueStore, describeSqlDatabase } from './store-contracts.ts'
+export type { KeyValueStoreContext, KeyValueStoreFixture, SqlDatabaseFixture } from './store-contracts.ts'

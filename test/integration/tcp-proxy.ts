@@ -1,0 +1,76 @@
+import { createServer, Socket, type AddressInfo, type Server } from 'node:net'
+
+/**
+ * A local TCP relay in front of a real service, so tests can cut connections (or the whole
+ * service) for one client without disturbing anybody else using the shared server.
+ */
+export class TcpProxy {
+  readonly #server: Server
+  readonly #sockets: Set<Socket>
+  readonly #state: { paused: boolean }
+  #stopped = false
+
+  private constructor(server: Server, sockets: Set<Socket>, state: { paused: boolean }) {
+    this.#server = server
+    this.#sockets = sockets
+    this.#state = state
+  }
+
+  /** Starts relaying 127.0.0.1:<random port> to `target` (`host:port`). */
+  static async start(target: string): Promise<TcpProxy> {
+    const [host = '127.0.0.1', port = '0'] = target.split(':')
+    const sockets = new Set<Socket>()
+    const state = { paused: false }
+    const server = createServer((client) => {
+      if (state.paused) {
+        // RST rather than FIN: what a client sees when the service behind the port is gone.
+        client.resetAndDestroy()
+        return
+      }
+      const upstream = new Socket()
+      sockets.add(client).add(upstream)
+      const forget = (): void => {
+        sockets.delete(client)
+        sockets.delete(upstream)
+        client.destroy()
+        upstream.destroy()
+      }
+      client.on('error', forget).on('close', forget)
+      upstream.on('error', forget).on('close', forget)
+      upstream.connect(Number(port), host, () => {
+        client.pipe(upstream)
+        upstream.pipe(client)
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return new TcpProxy(server, sockets, state)
+  }
+
+  /** `127.0.0.1:<port>` to point the client at. */
+  get address(): string {
+    return `127.0.0.1:${(this.#server.address() as AddressInfo).port}`
+  }
+
+  /** Resets every relayed connection, as a server restart or a network blip would. */
+  dropConnections(): void {
+    for (const socket of this.#sockets) socket.resetAndDestroy()
+    this.#sockets.clear()
+  }
+
+  /** Refuses new connections (accepted, then reset at once) until `resume()`. */
+  pause(): void {
+    this.#state.paused = true
+  }
+
+  resume(): void {
+    this.#state.paused = false
+  }
+
+  /** Drops everything and stops listening, so the port is dead; idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.dropConnections()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+}
