@@ -8,7 +8,7 @@ export interface GracefulShutdownOptions {
   preStopDelayMs?: number
   signals?: readonly NodeJS.Signals[]
   /** Called last, after the server and every onClose hook (flush logs here). */
-  flush?: () => void
+  flush?: () => Promise<void> | void
   /** How the process ends; tests pass a spy. Defaults to `process.exit`. */
   exit?: (code: number) => void
 }
@@ -58,9 +58,8 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
       } catch (error) {
         code = 1
         app.log.error({ err: error }, 'shutdown failed')
-      } finally {
-        options.flush?.()
       }
+      await options.flush?.()
       exit(code)
     })()
     return running
@@ -69,8 +68,7 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
   const onSignal = (signal: NodeJS.Signals): void => {
     if (running !== undefined) {
       app.log.warn({ signal }, 'second signal: exiting now')
-      options.flush?.()
-      exit(1)
+      void Promise.resolve(options.flush?.()).finally(() => exit(1))
       return
     }
     void shutdown(signal)

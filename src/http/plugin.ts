@@ -120,6 +120,22 @@ function pathOf(url: string): string {
 }
 
 /**
+ * Fastify's `frameworkErrors`: errors raised before routing (a malformed percent-encoded
+ * URL, a failed async constraint) get problem+json like every other error.
+ *
+ * @example Fastify({ frameworkErrors: createFrameworkErrorHandler(config.http) })
+ */
+export function createFrameworkErrorHandler(
+  options: Pick<HttpOptions, 'problemTypeBaseUri' | 'requestId'>,
+): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+  return (error, request, reply) => {
+    const failure = toBackbeatError(error, 0)
+    const problem = buildProblem(failure, { requestId: request.id, typeBase: options.problemTypeBaseUri, messages: englishMessages })
+    void reply.code(failure.status).header(options.requestId.header, request.id).type(PROBLEM_JSON).send(JSON.stringify(problem))
+  }
+}
+
+/**
  * Fastify's `clientErrorHandler`: answers requests Node's HTTP parser rejects (control
  * characters in headers, oversized headers, malformed request lines) with problem+json
  * instead of Node's bare 400.

@@ -6,8 +6,8 @@ import { createRedactor } from './redact.ts'
 
 export interface BackbeatLogger {
   readonly logger: Logger
-  /** Writes out anything buffered (call before exit; done for you on shutdown). */
-  flush(): void
+  /** Writes out anything buffered (call before exit; done for you on shutdown and close). */
+  flush(): Promise<void>
 }
 
 export interface CreateLoggerOptions {
@@ -58,16 +58,32 @@ export function createLogger(options: LoggingOptions, extra: CreateLoggerOptions
   const logger = pino(pinoOptions, destination)
   return {
     logger,
-    flush() {
-      const d = destination as { flushSync?: () => void; fd?: unknown; destroyed?: boolean }
-      if (typeof d.flushSync === 'function' && d.destroyed !== true) {
-        try {
-          d.flushSync()
-        } catch {
-          // Nothing buffered, or the stream is not ready yet: nothing to lose.
-        }
-      }
-    },
+    flush: () => flushDestination(destination),
+  }
+}
+
+type Flushable = DestinationStream & {
+  flushSync?: () => void
+  fd?: number
+  destroyed?: boolean
+  once?: (event: string, listener: () => void) => void
+}
+
+/** Flushes a SonicBoom destination, first waiting for its file to open if it has not yet. */
+async function flushDestination(destination: DestinationStream): Promise<void> {
+  const d = destination as Flushable
+  if (typeof d.flushSync !== 'function' || d.destroyed === true) return
+  if (typeof d.fd === 'number' && d.fd < 0 && typeof d.once === 'function') {
+    const once = d.once.bind(d)
+    await new Promise<void>((resolve) => {
+      once('ready', resolve)
+      once('error', resolve)
+    })
+  }
+  try {
+    d.flushSync()
+  } catch {
+    // Nothing buffered, or the stream already closed: nothing left to lose.
   }
 }
 

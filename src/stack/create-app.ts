@@ -36,12 +36,16 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
   const app = Fastify(backbeatServerOptions(config, logger.logger))
   const { logger: _logger, exit, ...pluginOptions } = options
   await app.register(backbeat, { ...pluginOptions, config, health })
-  app.addHook('onClose', (_instance, done) => {
-    logger.flush()
-    done()
+  app.addHook('onClose', async () => {
+    await logger.flush()
   })
 
   let shutdown: GracefulShutdown | undefined
+  // Registered now: Fastify refuses new hooks once it is listening.
+  app.addHook('onClose', (_instance, done) => {
+    shutdown?.dispose()
+    done()
+  })
   return {
     app,
     logger,
@@ -56,10 +60,6 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
           preStopDelayMs: config.shutdown.preStopDelayMs,
           flush: logger.flush,
           ...(exit === undefined ? {} : { exit }),
-        })
-        app.addHook('onClose', (_instance, done) => {
-          shutdown?.dispose()
-          done()
         })
       }
       return address

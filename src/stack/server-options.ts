@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import { LogController, type FastifyBaseLogger, type FastifyHttpOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { BackbeatConfig } from '../config/index.ts'
-import { createClientErrorHandler, createRequestIdGenerator } from '../http/index.ts'
+import { createClientErrorHandler, createFrameworkErrorHandler, createRequestIdGenerator } from '../http/index.ts'
 
 /**
  * The Fastify server options the configuration implies: body limit, timeouts, proxy trust,
@@ -44,6 +44,7 @@ export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger): 
     options.genReqId = createRequestIdGenerator(config.http.requestId)
     options.requestIdHeader = false
     options.clientErrorHandler = createClientErrorHandler(config.http)
+    options.frameworkErrors = createFrameworkErrorHandler(config.http)
   }
   return options
 }
