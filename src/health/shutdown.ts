@@ -42,6 +42,9 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
       try {
         if ((options.preStopDelayMs ?? 0) > 0) await delay(options.preStopDelayMs ?? 0)
         let timer: NodeJS.Timeout | undefined
+        // server.close() only closes sockets idle at the moment it is called; keep-alive
+        // sockets whose in-flight request finishes later must be closed as they go idle.
+        const sweeper = setInterval(() => app.server.closeIdleConnections(), 100)
         const drained = await Promise.race([
           app.close().then(() => true),
           new Promise<false>((resolve) => {
@@ -49,6 +52,7 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
           }),
         ])
         clearTimeout(timer)
+        clearInterval(sweeper)
         if (!drained) {
           app.log.warn('drain timeout reached; closing remaining connections')
           app.server.closeAllConnections()
