@@ -5,7 +5,6 @@
  * Exit codes: 2 for invalid configuration, 1 for any other start-up failure.
  */
 import { ConfigError, loadConfig, type BackbeatConfig } from 'backbeat'
-import { installGracefulShutdown } from 'backbeat/health'
 import { createMusicApp } from './create-music-app.ts'
 
 function fail(code: number, message: string): never {
@@ -22,19 +21,9 @@ try {
 }
 
 try {
-  const { app, health, logger } = await createMusicApp(config)
-  // Not `BackbeatApp.listen()`: it adds an onClose hook after the server has started, which
-  // Fastify refuses ("already listening"), so start-up would fail whenever graceful shutdown
-  // is enabled. Same steps, minus that hook (this process exits on shutdown anyway).
-  const url = await app.listen({ host: config.server.host, port: config.server.port })
-  if (config.shutdown.enabled) {
-    installGracefulShutdown(app, {
-      registry: health,
-      drainTimeoutMs: config.shutdown.drainTimeoutMs,
-      preStopDelayMs: config.shutdown.preStopDelayMs,
-      flush: () => logger.flush(),
-    })
-  }
+  const { listen } = await createMusicApp(config)
+  // Listens, and installs graceful shutdown (SIGTERM/SIGINT) when enabled.
+  const url = await listen()
   const docs = config.openapi.enabled ? ` (${config.openapi.ui ? 'docs: /docs' : 'OpenAPI: /openapi.json'})` : ''
   process.stdout.write(`Backbeat music API listening on ${url}${docs}\n`)
 } catch (err) {
