@@ -39,7 +39,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BackbeatConfig {
   issues.push(...fromEnv.issues)
 
   const preset = choosePreset(env, file, options.overrides, fromEnv.values, issues)
-  const merged = deepMerge(deepMerge(deepMerge(structuredClone(PRESET_DEFAULTS[preset]) as Record<string, unknown>, file ?? {}), (options.overrides ?? {}) as Record<string, unknown>), fromEnv.values)
+  const merged = deepMerge(deepMerge(deepMerge(structuredClone(PRESET_DEFAULTS[preset]), file ?? {}), options.overrides ?? {}), fromEnv.values)
   merged.preset = preset
 
   const result = configSchema.safeParse(merged)
@@ -55,7 +55,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BackbeatConfig {
  */
 export function parseConfig(input: BackbeatConfigInput = {}): BackbeatConfig {
   const preset = input.preset ?? 'development'
-  const merged = deepMerge(structuredClone(PRESET_DEFAULTS[preset]) as Record<string, unknown>, input as Record<string, unknown>)
+  const merged = deepMerge(structuredClone(PRESET_DEFAULTS[preset]), input)
   const result = configSchema.safeParse(merged)
   if (!result.success) throw new ConfigError(zodIssues(result.error, new Map()))
   return deepFreeze(result.data)
@@ -121,13 +121,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Merges `source` into `target` (objects recursively, arrays and scalars replaced). */
-function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): Record<string, unknown> {
+function deepMerge(target: object, source: object): Record<string, unknown> {
+  const out = target as Record<string, unknown>
   for (const [key, value] of Object.entries(source)) {
     if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue
-    const current = target[key]
-    target[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value
+    const current = out[key]
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value
   }
-  return target
+  return out
 }
 
 function deepFreeze<T>(value: T): T {

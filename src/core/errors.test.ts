@@ -43,8 +43,9 @@ describe('core: request context', () => {
     await runWithContext({ requestId: 'r-1' }, async () => {
       await new Promise((resolve) => setImmediate(resolve))
       const ctx = currentContext()
-      assert.equal(ctx?.requestId, 'r-1')
-      if (ctx !== undefined) ctx.userId = 'u-9'
+      assert.ok(ctx)
+      assert.equal(ctx.requestId, 'r-1')
+      ctx.userId = 'u-9'
       await Promise.resolve()
       assert.equal(currentContext()?.userId, 'u-9')
     })

@@ -17,8 +17,10 @@ describe('health: registry', () => {
     const report = await registry.check()
     assert.ok(performance.now() - started < 1000)
     assert.equal(report.status, 'fail')
-    assert.equal(report.checks.hung?.status, 'fail')
-    assert.match(report.checks.hung?.message ?? '', /timed out after 50ms/)
+    const hung = report.checks.hung
+    assert.ok(hung)
+    assert.equal(hung.status, 'fail')
+    assert.match(hung.message ?? '', /timed out after 50ms/)
   })
 
   it('aborts the signal it hands a check when the timeout fires', async () => {
@@ -91,8 +93,10 @@ describe('health: endpoints', () => {
     const detailed = (await app.inject({ url: '/health' })).json<{ status: string; service: string; version: string; checks: Record<string, { status: string; latencyMs: number }> }>()
     assert.equal(detailed.service, 'svc')
     assert.equal(detailed.version, '1.2.3')
-    assert.equal(detailed.checks.postgres?.status, 'pass')
-    assert.equal(typeof detailed.checks.postgres?.latencyMs, 'number')
+    const postgres = detailed.checks.postgres
+    assert.ok(postgres)
+    assert.equal(postgres.status, 'pass')
+    assert.equal(typeof postgres.latencyMs, 'number')
 
     up = false
     const ready = await app.inject({ url: '/health/ready' })
@@ -121,16 +125,17 @@ describe('health: graceful shutdown', () => {
   it('turns readiness 503 at once and lets an in-flight request complete', async () => {
     const config = parseConfig({ preset: 'production', server: { port: 0 }, shutdown: { drainTimeoutMs: 5000 } })
     let exitCode: number | undefined
-    const { app, listen } = await createBackbeatApp(config, { logger: quiet(config), exit: (code) => (exitCode = code) })
+    const backbeatApp = await createBackbeatApp(config, { logger: quiet(config), exit: (code) => (exitCode = code) })
     let release: () => void = () => undefined
     let entered: () => void = () => undefined
     const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    const { app } = backbeatApp
     app.get('/slow', async () => {
       entered()
       await new Promise<void>((resolve) => (release = resolve))
       return { finished: true }
     })
-    await listen()
+    await backbeatApp.listen()
     const port = (app.server.address() as { port: number }).port
 
     const inflight = new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -159,14 +164,15 @@ describe('health: graceful shutdown', () => {
   it('cuts connections still open after the drain timeout and still exits', async () => {
     const config = parseConfig({ preset: 'production', server: { port: 0 }, shutdown: { drainTimeoutMs: 100 } })
     let exitCode: number | undefined
-    const { app, listen } = await createBackbeatApp(config, { logger: quiet(config), exit: (code) => (exitCode = code) })
+    const backbeatApp = await createBackbeatApp(config, { logger: quiet(config), exit: (code) => (exitCode = code) })
     let entered: () => void = () => undefined
     const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    const { app } = backbeatApp
     app.get('/forever', async () => {
       entered()
       await new Promise(() => undefined)
     })
-    await listen()
+    await backbeatApp.listen()
     const port = (app.server.address() as { port: number }).port
     const outcome = new Promise<string>((resolve) => {
       request({ host: '127.0.0.1', port, path: '/forever' }, () => resolve('response'))

@@ -7,7 +7,7 @@ import { createRedactor } from './redact.ts'
 export interface BackbeatLogger {
   readonly logger: Logger
   /** Writes out anything buffered (call before exit; done for you on shutdown and close). */
-  flush(): Promise<void>
+  flush: () => Promise<void>
 }
 
 export interface CreateLoggerOptions {

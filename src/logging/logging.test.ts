@@ -96,10 +96,11 @@ describe('logging: request completion', () => {
     await app.close()
     for (const msg of ['inside handler', 'request completed']) {
       const line = records().find((r) => r.msg === msg)
-      assert.equal(line?.traceId, 'trace-1', msg)
-      assert.equal(line?.tenantId, 'tenant-1', msg)
-      assert.equal(line?.userId, 'user-1', msg)
-      assert.equal(typeof line?.requestId, 'string', msg)
+      assert.ok(line, msg)
+      assert.equal(line.traceId, 'trace-1', msg)
+      assert.equal(line.tenantId, 'tenant-1', msg)
+      assert.equal(line.userId, 'user-1', msg)
+      assert.equal(typeof line.requestId, 'string', msg)
     }
   })
 
@@ -113,8 +114,9 @@ describe('logging: request completion', () => {
     await app.inject({ url: '/slow' })
     await app.close()
     const line = records().find((r) => r.slow === true)
-    assert.equal(line?.level, 'warn')
-    assert.ok(Number(line?.durationMs) >= 20)
+    assert.ok(line)
+    assert.equal(line.level, 'warn')
+    assert.ok(Number(line.durationMs) >= 20)
   })
 })
 

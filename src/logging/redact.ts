@@ -113,7 +113,8 @@ export function createRedactor(extraKeys: readonly string[] = []): Redactor {
   function walkError(error: Error, depth: number): unknown {
     const message = scrubText(error.message)
     const stack = error.stack === undefined ? undefined : scrubText(error.stack)
-    const own = { ...error }
+    // Own enumerable properties (e.g. `code`, `response`) can carry secrets too.
+    const own: Record<string, unknown> = Object.fromEntries(Object.entries(error))
     const extra = walk(own, depth + 1)
     if (message === error.message && stack === error.stack && extra === own) return error
     return { ...(extra as object), type: error.name, message, stack }

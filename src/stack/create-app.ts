@@ -11,7 +11,7 @@ export interface BackbeatApp {
   health: HealthRegistry
   config: BackbeatConfig
   /** Listens on the configured host and port, installs graceful shutdown and returns the URL. */
-  listen(): Promise<string>
+  listen: () => Promise<string>
 }
 
 export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'config' | 'health'> {
@@ -51,7 +51,7 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
     logger,
     health,
     config,
-    async listen() {
+    listen: async () => {
       const address = await app.listen({ host: config.server.host, port: config.server.port })
       if (config.shutdown.enabled && shutdown === undefined) {
         shutdown = installGracefulShutdown(app, {

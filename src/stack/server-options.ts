@@ -1,5 +1,5 @@
 import type { Server } from 'node:http'
-import { LogController, type FastifyBaseLogger, type FastifyHttpOptions } from 'fastify'
+import { LogController, type FastifyHttpOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { BackbeatConfig } from '../config/index.ts'
 import { createClientErrorHandler, createFrameworkErrorHandler, createRequestIdGenerator } from '../http/index.ts'
@@ -11,7 +11,7 @@ import { createClientErrorHandler, createFrameworkErrorHandler, createRequestIdG
  *
  * @example const app = Fastify(backbeatServerOptions(config, logger))
  */
-export type BackbeatServerOptions = FastifyHttpOptions<Server, FastifyBaseLogger>
+export type BackbeatServerOptions = FastifyHttpOptions<Server>
 
 export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger): BackbeatServerOptions {
   const options: BackbeatServerOptions = {

@@ -1,4 +1,4 @@
-import { BackbeatError } from '../core/errors.ts'
+import { BackbeatError } from '../core/index.ts'
 
 /**
  * The smallest store most capabilities need (counters, flags, short-lived tokens). Every

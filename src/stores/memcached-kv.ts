@@ -1,4 +1,4 @@
-import { BackbeatError } from '../core/errors.ts'
+import { BackbeatError } from '../core/index.ts'
 import { assertIncrement, assertTtl, notAnIntegerError, type KeyValueStore } from './key-value-store.ts'
 import type { MemcachedConnection } from './memcached.ts'
 

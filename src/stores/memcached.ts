@@ -1,7 +1,7 @@
 import memjs from 'memjs'
 import { z } from 'zod'
-import type { BackbeatError } from '../core/errors.ts'
-import type { HealthCheck, HealthCheckable } from '../core/health.ts'
+import type { BackbeatError } from '../core/index.ts'
+import type { HealthCheck, HealthCheckable } from '../core/index.ts'
 import { connectionName, durationMs, parseOptions } from './options.ts'
 import { isTimeoutCode, notConnectedError, probe, storeError, withTimeout, type FailureSite } from './store-errors.ts'
 

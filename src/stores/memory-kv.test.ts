@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ConfigError } from '../core/errors.ts'
+import { ConfigError } from '../core/index.ts'
 import { describeKeyValueStore } from '../testing/index.ts'
 import { MemoryKeyValueStore } from './index.ts'
 

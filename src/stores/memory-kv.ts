@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { z } from 'zod'
-import { systemClock, type Clock } from '../core/clock.ts'
+import { systemClock, type Clock } from '../core/index.ts'
 import { assertIncrement, assertTtl, notAnIntegerError, type KeyValueStore } from './key-value-store.ts'
 import { parseOptions } from './options.ts'
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { BackbeatError, ConfigError, type ConfigIssue } from '../core/errors.ts'
+import { BackbeatError, ConfigError, type ConfigIssue } from '../core/index.ts'
 import type { SqlDatabase } from './sql.ts'
 
 /** One schema change. `id`s sort as strings, so zero-pad them: `0001_create_tracks`. */

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConfigError } from '../core/errors.ts'
+import { ConfigError } from '../core/index.ts'
 
 /**
  * Validates `input` against `schema` (which holds the defaults) and freezes the result;

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { z } from 'zod'
-import type { HealthCheck, HealthCheckable } from '../core/health.ts'
+import type { HealthCheck, HealthCheckable } from '../core/index.ts'
 import { connectionName, durationMs, parseOptions, urlWithProtocol } from './options.ts'
 import {
   backoffDelayMs,

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { BackbeatError } from '../core/errors.ts'
+import { BackbeatError } from '../core/index.ts'
 import { describeSqlDatabase } from '../testing/index.ts'
 import { createSqlDatabase, migrate, PgliteDatabase, PostgresDatabase } from './index.ts'
 

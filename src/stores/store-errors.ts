@@ -1,5 +1,5 @@
-import { BackbeatError } from '../core/errors.ts'
-import type { HealthCheckResult } from '../core/health.ts'
+import { BackbeatError } from '../core/index.ts'
+import type { HealthCheckResult } from '../core/index.ts'
 
 /** How a foreign client error should be reported. */
 export type FailureKind = 'unavailable' | 'timeout' | 'rejected'

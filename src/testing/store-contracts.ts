@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, it } from 'node:test'
-import { delay } from '../core/clock.ts'
-import { BackbeatError, ConfigError } from '../core/errors.ts'
+import { delay } from '../core/index.ts'
+import { BackbeatError, ConfigError } from '../core/index.ts'
 import { migrate, type KeyValueStore, type SqlDatabase } from '../stores/index.ts'
 
 /** What a {@link describeKeyValueStore} factory returns. */
