@@ -53,7 +53,13 @@ export class TcpProxy {
 
   /** Resets every relayed connection, as a server restart or a network blip would. */
   dropConnections(): void {
-    for (const socket of this.#sockets) socket.resetAndDestroy()
+    // RST only sockets that are fully open: on Node 24, resetting a half-closed or
+    // still-connecting socket leaves a handle that never finishes closing, and the process
+    // then spins forever in its exit-time handle cleanup.
+    for (const socket of this.#sockets) {
+      if (socket.readyState === 'open' && !socket.destroyed) socket.resetAndDestroy()
+      else socket.destroy()
+    }
     this.#sockets.clear()
   }
 
