@@ -26,7 +26,8 @@ export function describeOptions(): OptionDoc[] {
 function walk(schema: z.ZodType, path: string, defaults: unknown, out: OptionDoc[]): void {
   const inner = unwrap(schema)
   if (inner instanceof z.ZodObject) {
-    for (const [key, child] of Object.entries(inner.shape)) {
+    const shape: Record<string, z.ZodType> = inner.shape
+    for (const [key, child] of Object.entries(shape)) {
       const childDefaults = typeof defaults === 'object' && defaults !== null ? (defaults as Record<string, unknown>)[key] : undefined
       walk(child, path === '' ? key : `${path}.${key}`, childDefaults, out)
     }

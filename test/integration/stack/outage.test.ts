@@ -81,7 +81,7 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
       assert.equal(ready.res.statusCode, 503)
       const checks = ready.res.json<{ checks: Record<string, { status: string; message?: string }> }>().checks
       assert.equal(checks.postgres?.status, 'fail')
-      assert.ok((checks.postgres?.message ?? '').length > 0, 'the reason is given')
+      assert.ok((checks.postgres.message ?? '').length > 0, 'the reason is given')
       assert.equal(checks.redis?.status, 'pass')
     } finally {
       pgProxy.resume()
@@ -104,7 +104,7 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
       assert.equal(ready.res.statusCode, 503)
       const checks = ready.res.json<{ checks: Record<string, { status: string; message?: string }> }>().checks
       assert.equal(checks.redis?.status, 'fail')
-      assert.ok((checks.redis?.message ?? '').length > 0)
+      assert.ok((checks.redis.message ?? '').length > 0)
     } finally {
       redisProxy.resume()
     }
