@@ -12,7 +12,9 @@ export interface RequestLoggingOptions {
 /**
  * Writes one completion line per request (method, route template, path, status,
  * duration, bytes in and out), at `warn` with `slow: true` above `slowRequestMs`. The path
- * is logged without its query string, which often carries tokens.
+ * is logged without its query string, which often carries tokens. Used alone, switch off
+ * Fastify's own request lines (`logController: new LogController({ disableRequestLogging: true })`)
+ * or each request is logged twice.
  *
  * @example
  * await app.register(requestLoggingPlugin, { requestCompletion: true, slowRequestMs: 500 })

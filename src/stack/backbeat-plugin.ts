@@ -20,8 +20,8 @@ export interface BackbeatPluginOptions {
  * enabled in `config`:
  * 1. http: request ID, request context, timing header, problem+json errors, 404/405;
  * 2. request logging: one completion line per request;
- * 3. health: /health/live, /health/ready, /ready, /health;
- * 4. openapi: /openapi.json and /docs.
+ * 3. openapi: /openapi.json and /docs (before any route, so it documents them all);
+ * 4. health: /health/live, /health/ready, /ready, /health.
  * Register it before your routes.
  *
  * @example
@@ -36,15 +36,15 @@ export const backbeat = fp<BackbeatPluginOptions>(
     if (config.logging.enabled) {
       await app.register(requestLoggingPlugin, { requestCompletion: config.logging.requestCompletion, slowRequestMs: config.logging.slowRequestMs })
     }
+    await app.register(openapiPlugin, {
+      ...config.openapi,
+      ...(service?.description === undefined ? {} : { description: service.description }),
+    })
     const registry = health ?? new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
     await app.register(healthPlugin, {
       ...config.health,
       registry,
       service: { environment: config.environment, ...(service?.name === undefined ? {} : { name: service.name }), ...(service?.version === undefined ? {} : { version: service.version }) },
-    })
-    await app.register(openapiPlugin, {
-      ...config.openapi,
-      ...(service?.description === undefined ? {} : { description: service.description }),
     })
   },
   { name: 'backbeat', fastify: '5.x' },
