@@ -1,0 +1,46 @@
+/**
+ * The "middleware overhead" benchmark server: the Backbeat stack built from the public
+ * exports exactly as a user would (`createBackbeatApp(loadConfig())`), plus one trivial read
+ * route. The handler does no work, so any difference between presets is what the stack
+ * costs per request.
+ *
+ * Configured like any Backbeat app (BACKBEAT_PRESET, PORT, BACKBEAT_LOG_FILE, ...). For
+ * ablation runs, `BENCH_OVERRIDES` holds a JSON config fragment applied as code overrides,
+ * because some options (e.g. `http.responseTimeHeader`, `logging.enabled`) have no
+ * environment variable.
+ *
+ *   node --conditions=backbeat-source bench/hello-server.ts
+ */
+import { ConfigError, createBackbeatApp, loadConfig, type BackbeatConfigInput } from 'backbeat'
+
+/** The body of `GET /bench/hello`: small and static, so serialisation cost stays constant. */
+const HELLO = Object.freeze({ hello: 'world', service: 'backbeat-bench', ok: true })
+
+const helloSchema = {
+  response: {
+    200: {
+      type: 'object',
+      properties: { hello: { type: 'string' }, service: { type: 'string' }, ok: { type: 'boolean' } },
+      required: ['hello', 'service', 'ok'],
+      additionalProperties: false,
+    },
+  },
+} as const
+
+function overridesFromEnv(raw: string | undefined): BackbeatConfigInput | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined
+  // loadConfig validates the result, so a typo still fails fast with ConfigError.
+  return JSON.parse(raw) as BackbeatConfigInput
+}
+
+try {
+  const overrides = overridesFromEnv(process.env.BENCH_OVERRIDES)
+  const config = loadConfig(overrides === undefined ? {} : { overrides })
+  const { app, listen } = await createBackbeatApp(config, { service: { name: 'backbeat-bench', version: '0.0.0' } })
+  app.get('/bench/hello', { schema: helloSchema }, async () => HELLO)
+  const url = await listen()
+  process.stdout.write(`bench hello server (${config.preset}) listening on ${url}\n`)
+} catch (err) {
+  process.stderr.write(`bench hello server failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(err instanceof ConfigError ? 2 : 1)
+}
