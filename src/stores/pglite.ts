@@ -4,7 +4,7 @@ import type { BackbeatError } from '../core/index.ts'
 import type { HealthCheck } from '../core/index.ts'
 import { connectionName, parseOptions } from './options.ts'
 import type { SqlDatabase, SqlExecutor, SqlResult } from './sql.ts'
-import { errorCode, notConnectedError, probe, storeError, type FailureSite } from './store-errors.ts'
+import { dataExceptionError, errorCode, isDataException, notConnectedError, probe, storeError, type FailureSite } from './store-errors.ts'
 
 const pgliteOptionsSchema = z.object({
   /** Directory that persists the database; omitted means in memory. */
@@ -124,6 +124,9 @@ export class PgliteDatabase implements SqlDatabase {
   #wrap(operation: string, err: unknown): BackbeatError {
     const code = errorCode(err)
     if (code === '57014') return storeError(this.#site(operation), 'timeout', err, { sqlState: code })
+    // Class 22 (data exception): the value supplied was refused (NUL in text, integer out of
+    // range), which is the caller's input at fault: a 400, as on Postgres.
+    if (isDataException(code)) return dataExceptionError(this.#site(operation), err, code)
     // In process there is no network: a SQLSTATE means the engine rejected the statement;
     // anything else (closed, out of memory, wasm trap) means the engine is unusable.
     if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return storeError(this.#site(operation), 'rejected', err, { sqlState: code })

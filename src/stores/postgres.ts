@@ -4,7 +4,7 @@ import type { BackbeatError } from '../core/index.ts'
 import type { HealthCheck } from '../core/index.ts'
 import { connectionName, durationMs, parseOptions, sqlIdentifier, urlWithProtocol } from './options.ts'
 import type { SqlDatabase, SqlExecutor, SqlResult } from './sql.ts'
-import { errorCode, isNetworkError, isTimeoutCode, notConnectedError, probe, storeError, targetOf, type FailureSite } from './store-errors.ts'
+import { dataExceptionError, errorCode, isDataException, isNetworkError, isTimeoutCode, notConnectedError, probe, storeError, targetOf, type FailureSite } from './store-errors.ts'
 
 const postgresOptionsSchema = z.object({
   url: urlWithProtocol(['postgres:', 'postgresql:']),
@@ -117,8 +117,9 @@ export class PostgresDatabase implements SqlDatabase {
         return await call()
       } catch (err) {
         const wrapped = this.#wrap(operation, err)
-        // A dead connection must not go back to the pool for the next request.
-        if (wrapped.code !== 'ERR_STORE_COMMAND_FAILED') broken = wrapped
+        // A dead connection must not go back to the pool for the next request; one whose
+        // statement was merely refused (bad SQL, bad value) is fine once rolled back.
+        if (!refusedByServer(wrapped)) broken = wrapped
         throw wrapped
       }
     }
@@ -186,6 +187,9 @@ function wrapPostgresError(site: FailureSite, err: unknown): BackbeatError {
   if (code === '57014' || isTimeoutCode(err) || TIMEOUT_MESSAGES.test(message)) {
     return storeError(site, 'timeout', err, code === undefined ? {} : { sqlState: code })
   }
+  // Class 22 (data exception): the value supplied was refused, e.g. a NUL in text or an
+  // integer out of range; a 400 for the client, not a failure of the database.
+  if (isDataException(code)) return dataExceptionError(site, err, code)
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
     const kind = code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) ? 'unavailable' : 'rejected'
     return storeError(site, kind, err, { sqlState: code })
@@ -193,6 +197,11 @@ function wrapPostgresError(site: FailureSite, err: unknown): BackbeatError {
   if (isNetworkError(err) || CONNECTION_MESSAGES.test(message)) return storeError(site, 'unavailable', err)
   // Anything else was raised by pg before reaching the network (e.g. a bad parameter).
   return storeError(site, 'rejected', err)
+}
+
+/** The server answered and refused the statement; the connection itself is healthy. */
+function refusedByServer(err: BackbeatError): boolean {
+  return err.code === 'ERR_STORE_COMMAND_FAILED' || err.code === 'ERR_VALIDATION_FAILED'
 }
 
 function toResult<T>(result: pg.QueryResult | pg.QueryResult[]): SqlResult<T> {

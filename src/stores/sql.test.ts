@@ -48,6 +48,56 @@ describe('PgliteDatabase', () => {
   })
 })
 
+describe('PgliteDatabase data exceptions (SQLSTATE class 22)', () => {
+  const SECRET = 'value-that-must-not-be-echoed'
+  const isRefusedValue = (sqlState: string) => (err: unknown): boolean => {
+    assert.ok(err instanceof BackbeatError, String(err))
+    assert.equal(err.code, 'ERR_VALIDATION_FAILED')
+    assert.equal(err.status, 400)
+    assert.equal(err.params.sqlState, sqlState)
+    assert.equal(err.params.count, 1)
+    assert.equal((err.cause as { code?: unknown } | undefined)?.code, sqlState, 'the engine error is kept as cause')
+    const errors = err.extensions?.errors as { in: string; pointer: string; detail: string }[]
+    assert.equal(errors.length, 1)
+    assert.ok(!JSON.stringify([err.message, err.params, err.extensions]).includes(SECRET), 'the refused value is never echoed')
+    return true
+  }
+
+  it('answers ERR_VALIDATION_FAILED (400), not a 500, for a NUL in text, an integer out of range, bad syntax for a type and text too long', async () => {
+    const db = new PgliteDatabase()
+    await db.connect()
+    try {
+      await db.exec('CREATE TABLE short_names (name varchar(4))')
+      await assert.rejects(db.query('SELECT $1::text AS t', [`${SECRET}\u0000`]), isRefusedValue('22021'))
+      await assert.rejects(db.query('SELECT $1::int AS n', [3_000_000_000]), isRefusedValue('22003'))
+      await assert.rejects(db.query('SELECT $1::int[] AS n', [[1e300]]), isRefusedValue('22P02'))
+      await assert.rejects(db.query('SELECT $1::int AS n', [SECRET]), isRefusedValue('22P02'))
+      await assert.rejects(db.query('INSERT INTO short_names VALUES ($1)', [SECRET]), isRefusedValue('22001'))
+      // Inside a transaction too, which is rolled back; the engine keeps serving.
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.query("INSERT INTO short_names VALUES ('ok')")
+          await tx.query('SELECT $1::smallint AS n', [70_000])
+        }),
+        isRefusedValue('22003'),
+      )
+      assert.deepEqual((await db.query('SELECT count(*)::int AS n FROM short_names')).rows, [{ n: 0 }])
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('still reports a statement the engine rejects for other reasons as ERR_STORE_COMMAND_FAILED', async () => {
+    const db = new PgliteDatabase()
+    await db.connect()
+    try {
+      await assert.rejects(db.query('SELEC 1'), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_COMMAND_FAILED' && err.params.sqlState === '42601')
+    } finally {
+      await db.close()
+    }
+  })
+})
+
 describe('createSqlDatabase', () => {
   it('chooses Postgres for a URL and PGlite otherwise, without doing any I/O', () => {
     assert.equal(createSqlDatabase({ url: 'postgres://nobody@127.0.0.1:1/none' }).kind, 'postgres')

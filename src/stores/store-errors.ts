@@ -51,7 +51,8 @@ export function isTimeoutCode(err: unknown): boolean {
  * Wraps a foreign error into the stable Backbeat codes: unreachable or broken connections
  * become 503 `ERR_DEPENDENCY_UNAVAILABLE`, slow ones 504 `ERR_DEPENDENCY_TIMEOUT`, and errors
  * the server answered with (syntax, wrong type, constraint) `ERR_STORE_COMMAND_FAILED`, so a
- * bug in a query is never reported as an outage.
+ * bug in a query is never reported as an outage. (Values the server refused are
+ * {@link dataExceptionError}, a 400.)
  */
 export function storeError(site: FailureSite, kind: FailureKind, err: unknown, extra: Readonly<Record<string, string>> = {}): BackbeatError {
   if (err instanceof BackbeatError) return err
@@ -64,6 +65,46 @@ export function storeError(site: FailureSite, kind: FailureKind, err: unknown, e
     case 'rejected':
       return new BackbeatError('ERR_STORE_COMMAND_FAILED', { cause: err, params })
   }
+}
+
+/**
+ * Short, fixed reasons for SQLSTATE class 22 (data exception). Fixed on purpose: the engine's
+ * own message quotes the offending value (`invalid input syntax for type integer: "…"`),
+ * which must not be echoed to the client.
+ */
+const DATA_EXCEPTION_DETAILS: Readonly<Record<string, string>> = {
+  '22001': 'a text value is too long for its field',
+  '22003': 'a number is out of range',
+  '22007': 'a date or time has an invalid format',
+  '22008': 'a date or time is out of range',
+  '22021': 'a text value contains a character that cannot be stored, such as NUL',
+  '22P02': 'a value has an invalid format for its type',
+  '22P05': 'a text value contains a character that cannot be stored, such as NUL',
+}
+
+/**
+ * True for a SQLSTATE of class 22, "data exception": the statement was fine but a value
+ * given to it was not (out of range, not representable, too long), so it is the caller's
+ * input that is at fault, not the database or the SQL.
+ */
+export function isDataException(sqlState: string | undefined): sqlState is `22${string}` {
+  return sqlState !== undefined && /^22[0-9A-Z]{3}$/.test(sqlState)
+}
+
+/**
+ * The error for a data exception (SQLSTATE class 22): 400 `ERR_VALIDATION_FAILED`, in the
+ * shape of a schema error so clients handle one format, with a fixed reason that never
+ * quotes the value. The database's error stays as `cause`, for the log only.
+ *
+ * @example if (isDataException(code)) return dataExceptionError(site, err, code)
+ */
+export function dataExceptionError(site: FailureSite, err: unknown, sqlState: string): BackbeatError {
+  const detail = DATA_EXCEPTION_DETAILS[sqlState] ?? 'a value is not valid for its type'
+  return new BackbeatError('ERR_VALIDATION_FAILED', {
+    params: { count: 1, ...siteParams(site), sqlState, reason: `${site.store} rejected a value (SQLSTATE ${sqlState}): ${detail}` },
+    extensions: { errors: [{ in: 'body', pointer: '', detail }] },
+    cause: err,
+  })
 }
 
 /** The error for using a connection before `connect()` or after `close()`. */

@@ -88,6 +88,44 @@ describe('PostgresDatabase', () => {
     }
   })
 
+  it('answers ERR_VALIDATION_FAILED (400) for a value Postgres refuses (SQLSTATE class 22), never echoing it, and keeps the connection', async () => {
+    const { db, cleanup } = await databaseInFreshSchema(url, { poolSize: 1 })
+    const secret = 'value-that-must-not-be-echoed'
+    const refused = (sqlState: string) => (err: unknown): boolean => {
+      assert.ok(err instanceof BackbeatError, String(err))
+      assert.equal(err.code, 'ERR_VALIDATION_FAILED')
+      assert.equal(err.status, 400)
+      assert.equal(err.params.sqlState, sqlState)
+      assert.equal((err.cause as { code?: unknown } | undefined)?.code, sqlState, 'the pg error is kept as cause')
+      assert.equal((err.extensions?.errors as unknown[]).length, 1)
+      assert.ok(!JSON.stringify([err.message, err.params, err.extensions]).includes(secret), 'the refused value is never echoed')
+      return true
+    }
+    try {
+      await db.exec('CREATE TABLE short_names (name varchar(4))')
+      await assert.rejects(db.query('SELECT $1::text AS t', [`${secret}\u0000`]), refused('22021'))
+      await assert.rejects(db.query('SELECT $1::int AS n', [3_000_000_000]), refused('22003'))
+      await assert.rejects(db.query('SELECT $1::int[] AS n', [[1e300]]), refused('22P02'))
+      await assert.rejects(db.query('SELECT $1::int AS n', [secret]), refused('22P02'))
+      await assert.rejects(db.query('INSERT INTO short_names VALUES ($1)', [secret]), refused('22001'))
+      const pid = async (): Promise<number | undefined> => db.transaction(async (tx) => (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid)
+      const before = await pid()
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.query("INSERT INTO short_names VALUES ('ok')")
+          await tx.query('SELECT $1::smallint AS n', [70_000])
+        }),
+        refused('22003'),
+      )
+      assert.deepEqual((await db.query('SELECT count(*)::int AS n FROM short_names')).rows, [{ n: 0 }], 'the transaction was rolled back')
+      // A refused value is not an outage: the transaction's connection goes back to the pool.
+      assert.equal(await pid(), before)
+      await assert.rejects(db.query('SELEC 1'), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_COMMAND_FAILED' && err.params.sqlState === '42601')
+    } finally {
+      await cleanup()
+    }
+  })
+
   it('close is idempotent and health fails afterwards', async () => {
     const { db, cleanup } = await databaseInFreshSchema(url)
     await cleanup()
