@@ -82,6 +82,14 @@ describe('openStores', () => {
     assert.deepEqual(health.names, [])
   })
 
+  it('names the real reason an unreachable Redis fails start-up (ECONNREFUSED), not "Connection is closed."', async () => {
+    const config = parseConfig({ stores: { dataDir: ':memory:', redisUrl: 'redis://127.0.0.1:1' } })
+    await assert.rejects(openStores(config, { health: registry() }), {
+      name: 'StoreConnectionError',
+      message: 'cannot connect to redis at redis://127.0.0.1:1 (REDIS_URL): connect ECONNREFUSED 127.0.0.1:1',
+    })
+  })
+
   it('fails start-up on unreachable memcached and NATS servers', async () => {
     await assert.rejects(openStores(parseConfig({ stores: { dataDir: ':memory:', memcachedServers: ['127.0.0.1:1'] } }), { health: registry() }), {
       name: 'StoreConnectionError',

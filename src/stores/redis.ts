@@ -7,6 +7,7 @@ import {
   isTimeoutCode,
   notConnectedError,
   probe,
+  reasonOf,
   storeError,
   targetOf,
   withTimeout,
@@ -44,6 +45,12 @@ export class RedisConnection implements HealthCheckable {
   readonly options: Readonly<z.output<typeof redisOptionsSchema>>
   #client: Redis | undefined
   #state: 'idle' | 'connecting' | 'open' | 'closed' = 'idle'
+  /**
+   * Why the connection is down: the last socket error ioredis emitted (e.g. `connect
+   * ECONNREFUSED 127.0.0.1:6379`), cleared once it is ready again. ioredis itself only says
+   * "Connection is closed." or "Stream isn't writeable…", which tells an operator nothing.
+   */
+  #lastError: Error | undefined
 
   constructor(options: RedisConnectionOptions) {
     this.options = parseOptions('redis', redisOptionsSchema, options)
@@ -75,14 +82,25 @@ export class RedisConnection implements HealthCheckable {
       enableOfflineQueue: true,
       retryStrategy: (attempt) => backoffDelayMs(attempt, { baseMs: options.reconnectBaseMs, maxMs: options.reconnectMaxMs }),
     })
-    // ioredis emits 'error' for every failed reconnect; without a listener Node would crash.
-    client.on('error', () => undefined)
+    this.#lastError = undefined
+    // ioredis emits 'error' for every failed (re)connect; without a listener Node would crash.
+    // Kept as the reason reported while the connection is down.
+    client.on('error', (err: Error) => {
+      this.#lastError = err
+    })
+    client.on('close', () => {
+      this.#lastError ??= new Error('connection closed by the server')
+    })
+    client.on('ready', () => {
+      this.#lastError = undefined
+    })
     try {
       await withTimeout(client.connect(), options.connectTimeoutMs, () => Object.assign(new Error(`no answer within ${options.connectTimeoutMs}ms`), { code: 'ETIMEDOUT' }))
     } catch (err) {
       client.disconnect()
       this.#state = 'idle'
-      throw storeError(this.#site('connect'), isTimeoutCode(err) ? 'timeout' : 'unavailable', err)
+      const kind = isTimeoutCode(err) ? 'timeout' : 'unavailable'
+      throw storeError(this.#site('connect'), kind, kind === 'unavailable' ? (this.#socketError() ?? err) : err)
     }
     client.options.enableOfflineQueue = false
     this.#client = client
@@ -126,7 +144,15 @@ export class RedisConnection implements HealthCheckable {
     const site = this.#site(operation)
     if (err instanceof Error && err.name === 'ReplyError') return storeError(site, 'rejected', err)
     if (isTimeoutCode(err) || (err instanceof Error && /timed out/i.test(err.message))) return storeError(site, 'timeout', err)
-    return storeError(site, 'unavailable', err)
+    // While the connection is down, ioredis fails commands with a generic message; report
+    // the socket error that brought it down instead, keeping the command's error as cause.
+    const down = this.#client?.status === 'ready' ? undefined : this.#socketError()
+    return storeError(site, 'unavailable', err, down === undefined ? {} : { reason: reasonOf(down) })
+  }
+
+  /** Read through a method: the listeners set it behind the type checker's back. */
+  #socketError(): Error | undefined {
+    return this.#lastError
   }
 
   #site(operation: string): FailureSite {

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { BackbeatError } from '../../../src/core/index.ts'
 import { RedisConnection, RedisKeyValueStore } from '../../../src/stores/index.ts'
 import { requireRedisUrl } from '../services.ts'
+import { TcpProxy } from '../tcp-proxy.ts'
 
 const PREFIX = `bbtest:conn:${process.pid}:`
 let url = ''
@@ -36,6 +37,70 @@ describe('RedisConnection', () => {
     await assert.rejects(connection.connect(), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_DEPENDENCY_UNAVAILABLE' && err.params.target === '127.0.0.1:1' && err.params.operation === 'connect' && err.cause instanceof Error)
     assert.ok(Date.now() - started < 2_000, 'connect must not hang')
     await connection.close()
+  })
+
+  it('names the socket error (connect ECONNREFUSED 127.0.0.1:1) when connect fails, not "Connection is closed."', async () => {
+    const connection = new RedisConnection({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 1_000 })
+    await assert.rejects(connection.connect(), (err: unknown) => {
+      assert.ok(err instanceof BackbeatError)
+      assert.equal(err.code, 'ERR_DEPENDENCY_UNAVAILABLE')
+      assert.equal(err.params.reason, 'connect ECONNREFUSED 127.0.0.1:1')
+      assert.equal((err.cause as { code?: unknown } | undefined)?.code, 'ECONNREFUSED')
+      return true
+    })
+    await connection.close()
+  })
+
+  it('names the socket error in health checks and command errors while Redis is unreachable, then recovers', async () => {
+    const proxy = await TcpProxy.start(new URL(url).host)
+    const connection = new RedisConnection({ url: `redis://${proxy.address}`, keyPrefix: PREFIX, reconnectBaseMs: 20, reconnectMaxMs: 50 })
+    await connection.connect()
+    const store = new RedisKeyValueStore(connection)
+    const refused = (pattern: RegExp): Promise<void> =>
+      new Promise((resolve) => {
+        const onError = (err: Error): void => {
+          if (!pattern.test(err.message)) return
+          connection.client.off('error', onError)
+          resolve()
+        }
+        connection.client.on('error', onError)
+      })
+    try {
+      await store.set('alive', '1')
+      // Reset the connection and refuse reconnects: every attempt ends in ECONNRESET.
+      const reset = refused(/^connect ECONNRESET/)
+      proxy.pause()
+      proxy.dropConnections()
+      await reset
+      const health = await connection.healthCheck(AbortSignal.timeout(2_000))
+      assert.equal(health?.status, 'fail')
+      assert.equal(health.message, `redis: connect ECONNRESET ${proxy.address}`)
+      await assert.rejects(store.get('alive'), (err: unknown) => {
+        assert.ok(err instanceof BackbeatError && err.code === 'ERR_DEPENDENCY_UNAVAILABLE')
+        assert.equal(err.params.reason, `connect ECONNRESET ${proxy.address}`)
+        assert.ok(err.cause instanceof Error, 'the command error is kept as cause')
+        return true
+      })
+
+      const ready = new Promise<void>((resolve) => connection.client.once('ready', () => resolve()))
+      proxy.resume()
+      await ready
+      assert.deepEqual(await connection.healthCheck(AbortSignal.timeout(2_000)), { status: 'pass' })
+      assert.equal(await store.get('alive'), '1')
+
+      // Now the port is dead: reconnects are refused.
+      const address = proxy.address
+      const dead = refused(/^connect ECONNREFUSED/)
+      await proxy.stop()
+      await dead
+      const down = await connection.healthCheck(AbortSignal.timeout(2_000))
+      assert.equal(down?.status, 'fail')
+      assert.equal(down.message, `redis: connect ECONNREFUSED ${address}`)
+      assert.doesNotMatch(down.message, /Stream isn't writeable|enableOfflineQueue/)
+    } finally {
+      await connection.close()
+      await proxy.stop()
+    }
   })
 
   it('fails connect to an unroutable host within connectTimeoutMs', async () => {
