@@ -156,6 +156,29 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
         assert.equal(res.body.total, demo.tracks.length)
       })
 
+      it('links previous to the last page, never past the end, from an offset beyond it', async () => {
+        const total = demo.tracks.length
+        const res = await get<PagingJson<TrackJson>>(`/v1/tracks?offset=${total + 45}&limit=20`)
+        assert.equal(res.status, 200)
+        assert.deepEqual(res.body.items, [])
+        assert.equal(res.body.next, null)
+        assert.ok(res.body.previous !== null)
+        const last = await get<PagingJson<TrackJson>>(res.body.previous)
+        assert.ok(last.body.offset < total && last.body.offset + 20 >= total, `previous offset ${last.body.offset} must be the last page of ${total}`)
+        assert.ok(last.body.items.length > 0)
+        assert.equal(last.body.next, null)
+        assert.equal(last.body.items.at(-1)?.id, (await get<PagingJson<TrackJson>>(`/v1/tracks?offset=${total - 1}&limit=1`)).body.items[0]?.id)
+      })
+
+      it('has no previous link when there is nothing to page through', async () => {
+        const user = await newUser()
+        const res = await get<PagingJson<SimplifiedPlaylistJson>>(`/v1/users/${user.id}/playlists?offset=40`)
+        assert.equal(res.status, 200)
+        assert.equal(res.body.total, 0)
+        assert.equal(res.body.previous, null)
+        assert.equal(res.body.next, null)
+      })
+
       it('gets a track with its album and artist', async () => {
         const seed = demo.tracks[5]
         assert.ok(seed)
