@@ -131,6 +131,61 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
       })
     })
 
+    describe('input bounds', () => {
+      const SNAPSHOT_LIKE = '0000000000000000000000'
+
+      it('answers 400, not 500, for an integer beyond its range anywhere in a request', async () => {
+        const playlist = await newPlaylist(trackIds.slice(0, 3))
+        const uri = toUri('track', trackIds[0] ?? '')
+        const tracks = `/v1/playlists/${playlist.id}/tracks`
+        for (const position of [3_000_000_000, 1e300, 10_000]) {
+          const problem = await assertProblem(call('DELETE', tracks, { tracks: [{ uri, positions: [position] }] }), 400, 'ERR_VALIDATION_FAILED')
+          assert.equal(problem.errors?.[0]?.in, 'body')
+          assert.equal(problem.errors[0].pointer, '/tracks/0/positions/0')
+        }
+        await assertProblem(call('POST', tracks, { uris: [uri], position: 3_000_000_000 }), 400, 'ERR_VALIDATION_FAILED')
+        await assertProblem(call('POST', tracks, { uris: [uri], position: 1e300 }), 400, 'ERR_VALIDATION_FAILED')
+        for (const body of [{ range_start: 1e300, insert_before: 0 }, { range_start: 0, insert_before: 3_000_000_000 }, { range_start: 0, insert_before: 2, range_length: 3_000_000_000 }]) {
+          await assertProblem(call('PUT', tracks, body), 400, 'ERR_VALIDATION_FAILED')
+        }
+        for (const url of ['/v1/tracks?offset=3000000000', '/v1/albums?offset=1e300', '/v1/users?offset=100001', `${tracks}?offset=10001`, '/v1/search?q=a&type=track&offset=1e300', '/v1/artists?limit=3000000000']) {
+          const problem = await assertProblem(get(url), 400, 'ERR_VALIDATION_FAILED')
+          assert.equal(problem.errors?.[0]?.in, 'querystring', url)
+        }
+        assert.deepEqual(await itemIds(playlist.id), trackIds.slice(0, 3), 'nothing changed')
+      })
+
+      it('answers 400, not 500, for a NUL character in any free text', async () => {
+        const nul = async (res: Promise<Response<unknown>>, part: string, pointer: string): Promise<void> => {
+          const problem = await assertProblem(res, 400, 'ERR_VALIDATION_FAILED')
+          assert.ok(problem.errors?.some((e) => e.in === part && e.pointer === pointer), JSON.stringify(problem.errors))
+        }
+        await nul(get('/v1/search?q=%00&type=track'), 'querystring', '/q')
+        await nul(get('/v1/search?q=love%00&type=track,artist'), 'querystring', '/q')
+        await nul(call('POST', '/v1/users', { display_name: 'a\u0000b', email: 'nul@example.com' }), 'body', '/display_name')
+        await nul(call('POST', '/v1/users', { display_name: 'ab', email: 'n\u0000ul@example.com' }), 'body', '/email')
+        const user = await newUser()
+        await nul(call('POST', `/v1/users/${user.id}/playlists`, { name: 'x\u0000' }), 'body', '/name')
+        await nul(call('POST', `/v1/users/${user.id}/playlists`, { name: 'x', description: '\u0000' }), 'body', '/description')
+        const playlist = await newPlaylist()
+        await nul(call('PUT', `/v1/playlists/${playlist.id}`, { name: '\u0000' }), 'body', '/name')
+        await nul(call('PUT', `/v1/playlists/${playlist.id}`, { description: 'a\u0000' }), 'body', '/description')
+        await nul(call('POST', `/v1/playlists/${playlist.id}/tracks`, { uris: [toUri('track', trackIds[0] ?? '')], snapshot_id: `${SNAPSHOT_LIKE}\u0000` }), 'body', '/snapshot_id')
+        // Still allowed: other control characters and any Unicode the column can hold.
+        const ok = await call<PlaylistJson>('PUT', `/v1/playlists/${playlist.id}`, { name: 'Tab\there ✓ 🎵', description: 'line\nbreak' })
+        assert.equal(ok.status, 200)
+        assert.equal(ok.body.name, 'Tab\there ✓ 🎵')
+      })
+
+      it('bounds the length of every string in a request', async () => {
+        await assertProblem(get(`/v1/search?q=love&type=${'track,'.repeat(30)}track`), 400, 'ERR_VALIDATION_FAILED')
+        await assertProblem(get(`/v1/search?q=${'a'.repeat(201)}&type=track`), 400, 'ERR_VALIDATION_FAILED')
+        await assertProblem(call('POST', '/v1/users', { display_name: 'x'.repeat(101), email: 'long@example.com' }), 400, 'ERR_VALIDATION_FAILED')
+        const playlist = await newPlaylist()
+        await assertProblem(call('PUT', `/v1/playlists/${playlist.id}`, { name: 'x' }, { 'if-match': `"${'x'.repeat(2000)}"` }), 400, 'ERR_VALIDATION_FAILED')
+      })
+    })
+
     describe('tracks', () => {
       it('lists every track in pages that follow on without overlap', async () => {
         const first = await get<PagingJson<TrackJson>>('/v1/tracks?limit=50')

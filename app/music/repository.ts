@@ -2,6 +2,7 @@ import { BackbeatError } from 'backbeat'
 import type { SqlDatabase, SqlExecutor } from 'backbeat/stores'
 import { hasSqlState, invalidField, notFound } from './errors.ts'
 import { newId, toUri } from './ids.ts'
+import { MAX_PLAYLIST_LENGTH } from './schemas.ts'
 import type {
   AlbumJson,
   ArtistJson,
@@ -30,9 +31,6 @@ export interface Precondition {
   /** The `If-Match` header: a mismatch is a 412, as RFC 9110 requires. */
   ifMatch?: string | undefined
 }
-
-/** Spotify's limit; also bounds the cost of one reorder or renumbering. */
-export const MAX_PLAYLIST_LENGTH = 10_000
 
 // ── Row shapes ────────────────────────────────────────────────────────────────
 

@@ -195,9 +195,29 @@ export interface PagingJson<T> {
 }
 
 // ── Request parts ────────────────────────────────────────────────────────────
+//
+// Every string a client sends has a maxLength, and every free-text one excludes NUL (which
+// PostgreSQL text cannot hold); every integer has a minimum and a maximum that fit the
+// columns they reach. A value outside them is a 400 here, never a data exception in the
+// database answered as a 500.
+
+/** Spotify's limit on a playlist's length; bounds every position and index in a request. */
+export const MAX_PLAYLIST_LENGTH = 10_000
+
+/** Any character but NUL (U+0000): PostgreSQL text cannot store it. */
+const NO_NUL = '^[^\\u0000]*$'
+
+/** A free-text string from a client: bounded, and without NUL. */
+const Text = (options: { minLength?: number; maxLength: number; description?: string }) => Type.String({ ...options, pattern: NO_NUL })
+
+/** An ID in a path: checked by `parseId` (400 ERR_VALIDATION_ID_INVALID naming it), so only bounded here. */
+const IdParam = (kind: string) => Type.String({ maxLength: 100, description: `The ${kind}'s Spotify ID: 22 base62 characters.`, examples: ['4uLU6hMCjMI75M1A2tKUQC'] })
+
+/** A zero-based index into a playlist; `end` allows the length itself (insert at the end). */
+const PlaylistIndex = (description: string, end = false) => Type.Integer({ minimum: 0, maximum: end ? MAX_PLAYLIST_LENGTH : MAX_PLAYLIST_LENGTH - 1, description })
 
 export const Limit = (max: number, fallback: number) => Type.Integer({ minimum: 1, maximum: max, default: fallback, description: `Items per page, 1 to ${max}.` })
-export const Offset = Type.Integer({ minimum: 0, maximum: 100_000, default: 0, description: 'Index of the first item to return.' })
+export const Offset = Type.Integer({ minimum: 0, maximum: 100_000, default: 0, description: 'Index of the first item to return, at most 100000.' })
 
 export const PageQuery = Type.Object({ limit: Limit(50, 20), offset: Offset }, { additionalProperties: false })
 export type PageQueryJson = Static<typeof PageQuery>
@@ -213,12 +233,12 @@ export const ListOrSeveralQuery = Type.Object(
 )
 export type ListOrSeveralQueryJson = Static<typeof ListOrSeveralQuery>
 
-export const IdParams = (name: string, kind: string) => Type.Object({ [name]: Id(kind) }, { additionalProperties: false })
+export const IdParams = (name: string, kind: string) => Type.Object({ [name]: IdParam(kind) }, { additionalProperties: false })
 
 export const SearchQuery = Type.Object(
   {
-    q: Type.String({ minLength: 1, maxLength: 200, description: 'Words to find, case-insensitive; every word must match the name, the artist or the album.' }),
-    type: Type.String({ pattern: '^(track|album|artist)(,(track|album|artist))*$', description: 'Comma-separated: track, album, artist.', examples: ['track,artist'] }),
+    q: Text({ minLength: 1, maxLength: 200, description: 'Words to find, case-insensitive; every word must match the name, the artist or the album.' }),
+    type: Type.String({ maxLength: 100, pattern: '^(track|album|artist)(,(track|album|artist))*$', description: 'Comma-separated: track, album, artist.', examples: ['track,artist'] }),
     limit: Limit(50, 20),
     offset: Type.Integer({ minimum: 0, maximum: 1000, default: 0, description: 'Index of the first result of each type.' }),
   },
@@ -228,9 +248,9 @@ export type SearchQueryJson = Static<typeof SearchQuery>
 
 export const CreateUserBody = Type.Object(
   {
-    display_name: Type.String({ minLength: 1, maxLength: 100 }),
-    email: Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' }),
-    country: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country code.' })),
+    display_name: Text({ minLength: 1, maxLength: 100 }),
+    email: Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s\\u0000]+@[^@\\s\\u0000]+$' }),
+    country: Type.Optional(Type.String({ minLength: 2, maxLength: 2, pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country code.' })),
   },
   { additionalProperties: false },
 )
@@ -238,8 +258,8 @@ export type CreateUserBodyJson = Static<typeof CreateUserBody>
 
 export const CreatePlaylistBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100 }),
-    description: Type.Optional(Type.String({ maxLength: 300 })),
+    name: Text({ minLength: 1, maxLength: 100 }),
+    description: Type.Optional(Text({ maxLength: 300 })),
     public: Type.Optional(Type.Boolean({ default: true })),
     collaborative: Type.Optional(Type.Boolean({ default: false, description: 'Only allowed with public: false.' })),
   },
@@ -249,8 +269,8 @@ export type CreatePlaylistBodyJson = Static<typeof CreatePlaylistBody>
 
 export const UpdatePlaylistBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    description: Type.Optional(Type.String({ maxLength: 300 })),
+    name: Type.Optional(Text({ minLength: 1, maxLength: 100 })),
+    description: Type.Optional(Text({ maxLength: 300 })),
     public: Type.Optional(Type.Boolean()),
     collaborative: Type.Optional(Type.Boolean()),
   },
@@ -258,12 +278,12 @@ export const UpdatePlaylistBody = Type.Object(
 )
 export type UpdatePlaylistBodyJson = Static<typeof UpdatePlaylistBody>
 
-const SnapshotField = Type.String({ minLength: 1, maxLength: 64, description: 'Apply only if the playlist is still at this version; 409 otherwise.' })
+const SnapshotField = Text({ minLength: 1, maxLength: 64, description: 'Apply only if the playlist is still at this version; 409 otherwise.' })
 
 export const AddTracksBody = Type.Object(
   {
     uris: Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 100, description: 'Track URIs, at most 100.' }),
-    position: Type.Optional(Type.Integer({ minimum: 0, description: 'Zero-based index to insert at; appends when omitted.' })),
+    position: Type.Optional(PlaylistIndex('Zero-based index to insert at, at most the playlist length; appends when omitted.', true)),
     snapshot_id: Type.Optional(SnapshotField),
   },
   { additionalProperties: false },
@@ -276,7 +296,7 @@ export const RemoveTracksBody = Type.Object(
       Type.Object(
         {
           uri: Type.String({ maxLength: 64 }),
-          positions: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: 100, description: 'Remove only these occurrences; every occurrence when omitted.' })),
+          positions: Type.Optional(Type.Array(PlaylistIndex('Zero-based index of an occurrence.'), { minItems: 1, maxItems: 100, description: 'Remove only these occurrences; every occurrence when omitted.' })),
         },
         { additionalProperties: false },
       ),
@@ -290,9 +310,9 @@ export type RemoveTracksBodyJson = Static<typeof RemoveTracksBody>
 
 export const ReorderTracksBody = Type.Object(
   {
-    range_start: Type.Integer({ minimum: 0, description: 'Index of the first item to move.' }),
-    insert_before: Type.Integer({ minimum: 0, description: 'Index, in the current order, before which the items are placed; the length appends.' }),
-    range_length: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: 'How many consecutive items to move.' })),
+    range_start: PlaylistIndex('Index of the first item to move.'),
+    insert_before: PlaylistIndex('Index, in the current order, before which the items are placed; the length appends.', true),
+    range_length: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PLAYLIST_LENGTH, default: 1, description: 'How many consecutive items to move.' })),
     snapshot_id: Type.Optional(SnapshotField),
   },
   { additionalProperties: false },
@@ -300,7 +320,11 @@ export const ReorderTracksBody = Type.Object(
 export type ReorderTracksBodyJson = Static<typeof ReorderTracksBody>
 
 export const IfMatchHeaders = Type.Object({
-  'if-match': Type.Optional(Type.String({ description: 'A snapshot_id (ETag); 412 when the playlist has changed since.' })),
+  'if-match': Type.Optional(Type.String({ maxLength: 1024, description: 'A snapshot_id (ETag); 412 when the playlist has changed since.' })),
+})
+
+export const IfNoneMatchHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.String({ maxLength: 1024, description: 'ETags the client holds, or `*`; 304 Not Modified when one is the current snapshot_id.' })),
 })
 
 /** `4xx`/`5xx` answers: RFC 9457 problem details, written by the Backbeat error handler. */

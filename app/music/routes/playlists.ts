@@ -8,6 +8,7 @@ import {
   CreatePlaylistBody,
   IdParams,
   IfMatchHeaders,
+  MAX_PLAYLIST_LENGTH,
   PageQuery,
   Paging,
   Playlist,
@@ -169,7 +170,13 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
         summary: "Get a playlist's items",
         description: 'A page of the playlist\'s items in playlist order.',
         params: PLAYLIST_PARAMS,
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 100, description: 'Items per page, 1 to 100.' }), offset: PageQuery.properties.offset }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 100, description: 'Items per page, 1 to 100.' }),
+            offset: Type.Integer({ minimum: 0, maximum: MAX_PLAYLIST_LENGTH, default: 0, description: `Index of the first item to return, at most ${MAX_PLAYLIST_LENGTH} (the longest playlist).` }),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Paging(refTo(PlaylistTrack), 'A page of playlist items.'), ...problemResponses },
       },
     },
