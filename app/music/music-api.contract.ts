@@ -492,6 +492,44 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
         assert.deepEqual(res.body.tracks.items.map((item) => item.track.id), seed.trackIds)
       })
 
+      it('answers 304 without a body when If-None-Match holds the current ETag (weak comparison, lists, *)', async () => {
+        const playlist = await newPlaylist(trackIds.slice(0, 2))
+        const first = await get<PlaylistJson>(`/v1/playlists/${playlist.id}`)
+        const tag = String(first.headers.etag)
+        for (const held of [tag, `W/${tag}`, `"other", ${tag}`, `W/"x,y", W/${tag}`, '*']) {
+          const res = await music.app.inject({ method: 'GET', url: `/v1/playlists/${playlist.id}`, headers: { 'if-none-match': held } })
+          assert.equal(res.statusCode, 304, held)
+          assert.equal(res.body, '', held)
+          assert.equal(res.headers.etag, tag, held)
+        }
+        const head = await music.app.inject({ method: 'HEAD', url: `/v1/playlists/${playlist.id}`, headers: { 'if-none-match': tag } })
+        assert.equal(head.statusCode, 304)
+      })
+
+      it('answers 200 with the playlist when If-None-Match holds another version, and 404 for an unknown one even with *', async () => {
+        const playlist = await newPlaylist()
+        const before = String((await get<PlaylistJson>(`/v1/playlists/${playlist.id}`)).headers.etag)
+        const renamed = await call<PlaylistJson>('PUT', `/v1/playlists/${playlist.id}`, { name: 'Changed' })
+        for (const held of [before, `W/${before}`, '"unrelated"', 'not-a-tag', renamed.body.snapshot_id]) {
+          const res = await get<PlaylistJson>(`/v1/playlists/${playlist.id}`, { 'if-none-match': held })
+          assert.equal(res.status, 200, held)
+          assert.equal(res.body.name, 'Changed')
+          assert.equal(res.headers.etag, `"${renamed.body.snapshot_id}"`)
+        }
+        await assertProblem(get(`/v1/playlists/${WELL_FORMED_UNKNOWN}`, { 'if-none-match': '*' }), 404, 'ERR_RESOURCE_NOT_FOUND')
+      })
+
+      it('sends every ETag as a quoted strong entity-tag (RFC 9110 §8.8.3)', async () => {
+        const entityTag = /^"[\x21\x23-\x7e]*"$/
+        const user = await newUser()
+        const created = await call<PlaylistJson>('POST', `/v1/users/${user.id}/playlists`, { name: 'Tags', public: false })
+        const updated = await call<PlaylistJson>('PUT', `/v1/playlists/${created.body.id}`, { name: 'Tags 2' })
+        const added = await call('POST', `/v1/playlists/${created.body.id}/tracks`, { uris: [toUri('track', trackIds[0] ?? '')] })
+        const read = await get(`/v1/playlists/${created.body.id}`)
+        const seeded = await get(`/v1/playlists/${demo.playlists[0]?.id ?? ''}`)
+        for (const res of [created, updated, added, read, seeded]) assert.match(String(res.headers.etag), entityTag)
+      })
+
       it("lists a user's playlists, newest first", async () => {
         const user = await newUser()
         for (const name of ['One', 'Two', 'Three']) {

@@ -1,5 +1,6 @@
 import { BackbeatError } from 'backbeat'
 import type { SqlDatabase, SqlExecutor } from 'backbeat/stores'
+import { ifMatchHolds } from './entity-tags.ts'
 import { hasSqlState, invalidField, notFound } from './errors.ts'
 import { newId, toUri } from './ids.ts'
 import { MAX_PLAYLIST_LENGTH } from './schemas.ts'
@@ -346,6 +347,14 @@ export class MusicRepository {
     return { items: rows.rows.map(toPlaylist), total }
   }
 
+  /** The playlist's current snapshot_id (its ETag) without reading its items; 404 when unknown. */
+  async snapshotId(id: string): Promise<string> {
+    const { rows } = await this.#db.query<{ snapshot_id: string }>('SELECT snapshot_id FROM playlists WHERE id = $1', [id])
+    const row = rows[0]
+    if (row === undefined) throw notFound('Playlist', id)
+    return row.snapshot_id
+  }
+
   async playlist(id: string, executor: SqlExecutor = this.#db): Promise<SimplifiedPlaylistJson> {
     const { rows } = await executor.query<PlaylistRow>(`SELECT ${PLAYLIST_COLUMNS} FROM ${PLAYLIST_FROM} WHERE p.id = $1`, [id])
     const row = rows[0]
@@ -520,7 +529,7 @@ export class MusicRepository {
     )
     const current = rows[0]
     if (current === undefined) throw notFound('Playlist', id)
-    if (precondition.ifMatch !== undefined && !etagMatches(precondition.ifMatch, current.snapshot_id)) {
+    if (precondition.ifMatch !== undefined && !ifMatchHolds(precondition.ifMatch, current.snapshot_id)) {
       throw new BackbeatError('ERR_RESOURCE_PRECONDITION_FAILED', { params: { reason: `If-Match does not match the current version of playlist ${id}; fetch it again.` } })
     }
     if (precondition.snapshotId !== undefined && precondition.snapshotId !== current.snapshot_id) {
@@ -558,12 +567,4 @@ const SEARCH = {
 /** Spotify's rule, checked before the database CHECK so the client gets a 400, not a 500. */
 function assertVisibility(isPublic: boolean, collaborative: boolean): void {
   if (isPublic && collaborative) throw invalidField('body', '/collaborative', 'a collaborative playlist cannot be public; set public to false')
-}
-
-/** RFC 9110 If-Match: `*`, or a list of entity tags compared strongly (a weak tag never matches). */
-function etagMatches(header: string, snapshotId: string): boolean {
-  return header.split(',').some((tag) => {
-    const value = tag.trim()
-    return value === '*' || value === `"${snapshotId}"`
-  })
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { etag, ifNoneMatchFails } from '../entity-tags.ts'
 import { parseId, parseUri } from '../ids.ts'
 import { page } from '../paging.ts'
 import type { MusicRepository, Precondition } from '../repository.ts'
@@ -8,6 +9,7 @@ import {
   CreatePlaylistBody,
   IdParams,
   IfMatchHeaders,
+  IfNoneMatchHeaders,
   MAX_PLAYLIST_LENGTH,
   PageQuery,
   Paging,
@@ -31,15 +33,11 @@ import {
 
 interface PlaylistParams { playlist_id: string }
 interface IfMatch { 'if-match'?: string }
+interface IfNoneMatch { 'if-none-match'?: string }
 
 const PLAYLIST_PARAMS = IdParams('playlist_id', 'playlist')
 const PRECONDITIONS =
   ' Send `snapshot_id` in the body (409 ERR_RESOURCE_CONFLICT when the playlist has changed since) or an `If-Match` header with the ETag (412 ERR_RESOURCE_PRECONDITION_FAILED) to apply the change only to the version you saw.'
-
-/** The playlist's version as an RFC 9110 entity tag, so plain HTTP caches and If-Match work. */
-function etag(snapshotId: string): string {
-  return `"${snapshotId}"`
-}
 
 function preconditionOf(headers: IfMatch, snapshotId?: string): Precondition {
   return { ifMatch: headers['if-match'], snapshotId }
@@ -106,19 +104,28 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
     },
   )
 
-  app.get<{ Params: PlaylistParams }>(
+  app.get<{ Params: PlaylistParams; Headers: IfNoneMatch }>(
     '/playlists/:playlist_id',
     {
       schema: {
         tags: ['playlists'],
         summary: 'Get a playlist',
-        description: 'The playlist with its first 100 items; the ETag is its snapshot_id.',
+        description:
+          'The playlist with its first 100 items; the ETag is its snapshot_id. With `If-None-Match` listing the current ETag (weak comparison) or `*`, answers 304 Not Modified without a body.',
         params: PLAYLIST_PARAMS,
-        response: { 200: refTo(Playlist), ...problemResponses },
+        headers: IfNoneMatchHeaders,
+        response: { 200: refTo(Playlist), 304: Type.Null({ description: 'Not Modified: the playlist is still at the version you hold.' }), ...problemResponses },
       },
     },
     async (request, reply) => {
-      const playlist = await full(parseId('playlist', request.params.playlist_id))
+      const id = parseId('playlist', request.params.playlist_id)
+      const held = request.headers['if-none-match']
+      if (held !== undefined) {
+        // Only the snapshot_id is read to decide; the items are read only for a 200.
+        const current = await repository.snapshotId(id)
+        if (ifNoneMatchFails(held, current)) return reply.code(304).header('etag', etag(current)).send()
+      }
+      const playlist = await full(id)
       return reply.header('etag', etag(playlist.snapshot_id)).send(playlist)
     },
   )
