@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { v7 as uuidv7 } from 'uuid'
+import { uuidv7 } from './uuid-v7.ts'
 import { REQUEST_ID_PATTERN, type HttpOptions } from './options.ts'
 
 /** Set on the raw request when the incoming ID was present but malformed. */
@@ -28,7 +28,8 @@ export function createRequestIdGenerator(options: HttpOptions['requestId']): (ra
   const { header, maxLength, onInvalid } = options
   return (raw) => {
     const incoming = raw.headers[header]
-    if (incoming === undefined) return uuidv7()
+    // An empty header is what many proxies send for "no ID": treat it as absent.
+    if (incoming === undefined || incoming === '') return uuidv7()
     if (typeof incoming === 'string' && isValidRequestId(incoming, maxLength)) return incoming
     if (onInvalid === 'reject') (raw as RawWithFlag)[INVALID_REQUEST_ID] = true
     return uuidv7()

@@ -3,7 +3,7 @@
  * context on every line, secrets redacted at any depth, one completion line per request.
  */
 export { contextFields, createLogger } from './logger.ts'
-export type { BackbeatLogger, CreateLoggerOptions } from './logger.ts'
+export type { BackbeatLogger, CreateLoggerOptions, RequestLine } from './logger.ts'
 export { createRedactor, REDACTED } from './redact.ts'
 export type { Redactor } from './redact.ts'
 export { requestLoggingPlugin } from './plugin.ts'

@@ -2,10 +2,30 @@ import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'p
 import pretty from 'pino-pretty'
 import { currentContext, type RequestContext } from '../core/index.ts'
 import type { LoggingOptions } from './options.ts'
+import { LogSink } from './log-sink.ts'
 import { createRedactor } from './redact.ts'
+
+/** One request's completion record, as written by the request-logging plugin. */
+export interface RequestLine {
+  context: RequestContext | undefined
+  requestId: string
+  method: string
+  route: string | undefined
+  path: string
+  status: number
+  durationMs: number
+  bytesIn: number
+  bytesOut: number
+  slow: boolean
+}
 
 export interface BackbeatLogger {
   readonly logger: Logger
+  /**
+   * Writes one request completion line: the same JSON pino would write, built directly
+   * because it is written for every request (see docs/decisions.md). Respects the level.
+   */
+  writeRequestLine: (line: RequestLine) => void
   /** Writes out anything buffered (call before exit; done for you on shutdown and close). */
   flush: () => Promise<void>
 }
@@ -58,19 +78,69 @@ export function createLogger(options: LoggingOptions, extra: CreateLoggerOptions
   const logger = pino(pinoOptions, destination)
   return {
     logger,
+    writeRequestLine: requestLineWriter(logger, destination, extra.base ?? {}, (text) => redact.scrubText(text)),
     flush: () => flushDestination(destination),
   }
 }
 
+const LEVEL_INFO = 30
+const LEVEL_WARN = 40
+
+/**
+ * Builds the writer of completion lines. Every field is one the plugin computed (no
+ * headers, no body, the path without its query), so the generic redaction walk is not
+ * needed; the path is still scrubbed of bearer tokens and JWTs. The ISO timestamp is
+ * formatted once per millisecond rather than once per line.
+ */
+function requestLineWriter(
+  logger: Logger,
+  destination: DestinationStream,
+  base: Record<string, unknown>,
+  scrub: (text: string) => string,
+): (line: RequestLine) => void {
+  const bindings = JSON.stringify(base).slice(1, -1)
+  const prefix = bindings === '' ? '' : `,${bindings}`
+  let lastMs = -1
+  let lastTime = ''
+  return (line) => {
+    const level = line.slow ? LEVEL_WARN : LEVEL_INFO
+    if (logger.levelVal > level) return
+    const now = Date.now()
+    if (now !== lastMs) {
+      lastMs = now
+      lastTime = new Date(now).toISOString()
+    }
+    let text = `{"level":"${line.slow ? 'warn' : 'info'}","time":"${lastTime}"${prefix},"requestId":${JSON.stringify(line.requestId)}`
+    const ctx = line.context
+    if (ctx !== undefined) {
+      if (ctx.traceId !== undefined) text += `,"traceId":${JSON.stringify(ctx.traceId)}`
+      if (ctx.spanId !== undefined) text += `,"spanId":${JSON.stringify(ctx.spanId)}`
+      if (ctx.tenantId !== undefined) text += `,"tenantId":${JSON.stringify(ctx.tenantId)}`
+      if (ctx.userId !== undefined) text += `,"userId":${JSON.stringify(ctx.userId)}`
+    }
+    text +=
+      `,"method":${JSON.stringify(line.method)},"route":${line.route === undefined ? 'null' : JSON.stringify(line.route)}` +
+      `,"path":${JSON.stringify(scrub(line.path))},"status":${line.status},"durationMs":${line.durationMs}` +
+      `,"bytesIn":${line.bytesIn},"bytesOut":${line.bytesOut}` +
+      (line.slow ? ',"slow":true,"msg":"request completed slowly"}\n' : ',"msg":"request completed"}\n')
+    destination.write(text)
+  }
+}
+
 type Flushable = DestinationStream & {
+  flush?: (callback?: () => void) => void
   flushSync?: () => void
   fd?: number
   destroyed?: boolean
   once?: (event: string, listener: () => void) => void
 }
 
-/** Flushes a SonicBoom destination, first waiting for its file to open if it has not yet. */
+/** Writes out everything buffered: our LogSink asynchronously, other destinations as they can. */
 async function flushDestination(destination: DestinationStream): Promise<void> {
+  if (destination instanceof LogSink) {
+    await new Promise<void>((resolve) => destination.flush(resolve))
+    return
+  }
   const d = destination as Flushable
   if (typeof d.flushSync !== 'function' || d.destroyed === true) return
   if (typeof d.fd === 'number' && d.fd < 0 && typeof d.once === 'function') {
@@ -98,8 +168,10 @@ function makeDestination(options: LoggingOptions): DestinationStream {
     })
     return prettyStream
   }
-  // Buffered asynchronous writes keep the event loop free; flushed on shutdown and exit.
-  return pino.destination({ dest: options.file ?? 1, sync: false, minLength: 4096, mkdir: true })
+  // Buffered asynchronous writes in large chunks keep the event loop free; lines are
+  // written at least every `flushIntervalMs`, awaited on shutdown, and written
+  // synchronously if the process exits without one (LogSink registers that).
+  return new LogSink({ dest: options.file ?? 1, flushIntervalMs: options.flushIntervalMs })
 }
 
 /** The log fields of a request context (only those that are set). */

@@ -1,12 +1,17 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RequestContext } from '../core/index.ts'
-import { contextFields } from './logger.ts'
+import { contextFields, type RequestLine } from './logger.ts'
 import type { LoggingOptions } from './options.ts'
 
 export interface RequestLoggingOptions {
   requestCompletion: LoggingOptions['requestCompletion']
   slowRequestMs: LoggingOptions['slowRequestMs']
+  /**
+   * Writes the line; `createBackbeatApp` passes the shared logger's fast writer. Without
+   * it the line goes through `request.log`.
+   */
+  write?: (line: RequestLine) => void
 }
 
 /**
@@ -23,15 +28,17 @@ export const requestLoggingPlugin = fp<RequestLoggingOptions>(
   async (app, options) => {
     if (!options.requestCompletion) return
     const slowMs = options.slowRequestMs
+    const write = options.write
     app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
       const durationMs = Math.round(reply.elapsedTime * 10) / 10
       const url = request.url
       const q = url.indexOf('?')
       // onResponse fires from the socket's 'finish' event, outside the request's
-      // AsyncLocalStorage scope, so the context fields are added explicitly.
-      const ctx = (request as { requestContext?: RequestContext | null }).requestContext
-      const line = {
-        ...(ctx == null ? { requestId: request.id } : contextFields(ctx)),
+      // AsyncLocalStorage scope, so the context is taken from the request.
+      const context = (request as { requestContext?: RequestContext | null }).requestContext ?? undefined
+      const line: RequestLine = {
+        context,
+        requestId: request.id,
         method: request.method,
         route: request.routeOptions.url,
         path: q === -1 ? url : url.slice(0, q),
@@ -39,14 +46,22 @@ export const requestLoggingPlugin = fp<RequestLoggingOptions>(
         durationMs,
         bytesIn: contentLength(request.headers['content-length']),
         bytesOut: contentLength(reply.getHeader('content-length')),
+        slow: durationMs > slowMs,
       }
-      if (durationMs > slowMs) request.log.warn({ ...line, slow: true }, 'request completed slowly')
-      else request.log.info(line, 'request completed')
+      if (write !== undefined) write(line)
+      else logThrough(request, line)
       done()
     })
   },
   { name: 'backbeat-request-logging', fastify: '5.x' },
 )
+
+function logThrough(request: FastifyRequest, line: RequestLine): void {
+  const { context, slow, ...fields } = line
+  const record = { ...(context === undefined ? {} : contextFields(context)), ...fields }
+  if (slow) request.log.warn({ ...record, slow: true }, 'request completed slowly')
+  else request.log.info(record, 'request completed')
+}
 
 function contentLength(value: unknown): number {
   if (typeof value === 'number') return value

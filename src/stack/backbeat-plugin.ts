@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { BackbeatConfig } from '../config/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
-import { requestLoggingPlugin } from '../logging/index.ts'
+import { requestLoggingPlugin, type RequestLine } from '../logging/index.ts'
 import { openapiPlugin } from '../openapi/index.ts'
 
 export interface BackbeatPluginOptions {
@@ -13,6 +13,8 @@ export interface BackbeatPluginOptions {
   messages?: MessageLookup
   /** Reported by `/health` and in the OpenAPI document. */
   service?: { name?: string; version?: string; description?: string }
+  /** The shared logger's fast completion-line writer (createBackbeatApp passes it). */
+  requestLineWriter?: (line: RequestLine) => void
 }
 
 /**
@@ -29,12 +31,16 @@ export interface BackbeatPluginOptions {
  * await app.register(backbeat, { config })
  */
 export const backbeat = fp<BackbeatPluginOptions>(
-  async (app, { config, health, messages, service }) => {
+  async (app, { config, health, messages, service, requestLineWriter }) => {
     if (config.http.enabled) {
       await app.register(httpPlugin, { ...config.http, bodyLimitBytes: config.server.bodyLimitBytes, ...(messages === undefined ? {} : { messages }) })
     }
     if (config.logging.enabled) {
-      await app.register(requestLoggingPlugin, { requestCompletion: config.logging.requestCompletion, slowRequestMs: config.logging.slowRequestMs })
+      await app.register(requestLoggingPlugin, {
+        requestCompletion: config.logging.requestCompletion,
+        slowRequestMs: config.logging.slowRequestMs,
+        ...(requestLineWriter === undefined ? {} : { write: requestLineWriter }),
+      })
     }
     await app.register(openapiPlugin, {
       ...config.openapi,

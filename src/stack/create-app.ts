@@ -14,7 +14,7 @@ export interface BackbeatApp {
   listen: () => Promise<string>
 }
 
-export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'config' | 'health'> {
+export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'config' | 'health' | 'requestLineWriter'> {
   /** Replaces the configured logger (tests pass one writing to memory). */
   logger?: BackbeatLogger
   /** Passed to graceful shutdown; tests replace `process.exit`. */
@@ -35,7 +35,7 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
   const health = new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
   const app = Fastify(backbeatServerOptions(config, logger.logger))
   const { logger: _logger, exit, ...pluginOptions } = options
-  await app.register(backbeat, { ...pluginOptions, config, health })
+  await app.register(backbeat, { ...pluginOptions, config, health, requestLineWriter: logger.writeRequestLine })
   app.addHook('onClose', async () => {
     await logger.flush()
   })
