@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { RequestContext } from '../core/index.ts'
 import { contextFields, type RequestLine } from './logger.ts'
 import type { LoggingOptions } from './options.ts'
@@ -11,7 +11,7 @@ export interface RequestLoggingOptions {
    * Writes the line; `createBackbeatApp` passes the shared logger's fast writer. Without
    * it the line goes through `request.log`.
    */
-  write?: (line: RequestLine) => void
+  write?: (line: RequestLine, request: FastifyRequest) => void
 }
 
 /**
@@ -28,33 +28,57 @@ export const requestLoggingPlugin = fp<RequestLoggingOptions>(
   async (app, options) => {
     if (!options.requestCompletion) return
     const slowMs = options.slowRequestMs
-    const write = options.write
+    const write = options.write ?? ((line: RequestLine, request: FastifyRequest) => logThrough(request, line))
     app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
-      const durationMs = Math.round(reply.elapsedTime * 10) / 10
-      const url = request.url
-      const q = url.indexOf('?')
-      // onResponse fires from the socket's 'finish' event, outside the request's
-      // AsyncLocalStorage scope, so the context is taken from the request.
-      const context = (request as { requestContext?: RequestContext | null }).requestContext ?? undefined
-      const line: RequestLine = {
-        context,
-        requestId: request.id,
-        method: request.method,
-        route: request.routeOptions.url,
-        path: q === -1 ? url : url.slice(0, q),
-        status: reply.statusCode,
-        durationMs,
-        bytesIn: contentLength(request.headers['content-length']),
-        bytesOut: contentLength(reply.getHeader('content-length')),
-        slow: durationMs > slowMs,
-      }
-      if (write !== undefined) write(line)
-      else logThrough(request, line)
+      write(requestLine(request, reply, slowMs), request)
       done()
     })
   },
   { name: 'backbeat-request-logging', fastify: '5.x' },
 )
+
+/**
+ * Fastify's log controller with the completion line built in: Fastify calls
+ * `requestCompleted` for every response anyway, so the line costs no extra hook (the
+ * backbeat stack uses this; the plugin above is for use on its own). Fastify's own
+ * "incoming request" and "request completed" lines are off.
+ *
+ * @example Fastify({ loggerInstance, logController: createRequestLogController({ slowRequestMs: 1000, write }) })
+ */
+export function createRequestLogController(options: { slowRequestMs: number; write: (line: RequestLine) => void }): LogController {
+  const { slowRequestMs, write } = options
+  class RequestLogController extends LogController {
+    override incomingRequest(): void {
+      // One line per request, written on completion.
+    }
+    override requestCompleted(_error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+      write(requestLine(request, reply, slowRequestMs))
+    }
+  }
+  return new RequestLogController({ disableRequestLogging: true })
+}
+
+/** The completion record of a finished request. */
+export function requestLine(request: FastifyRequest, reply: FastifyReply, slowMs: number): RequestLine {
+  const durationMs = Math.round(reply.elapsedTime * 10) / 10
+  const url = request.url
+  const q = url.indexOf('?')
+  // Completion runs from the socket's 'finish' event, outside the request's
+  // AsyncLocalStorage scope, so the context is taken from the request.
+  const context = (request as { requestContext?: RequestContext | null }).requestContext ?? undefined
+  return {
+    context,
+    requestId: request.id,
+    method: request.method,
+    route: request.routeOptions.url,
+    path: q === -1 ? url : url.slice(0, q),
+    status: reply.statusCode,
+    durationMs,
+    bytesIn: contentLength(request.headers['content-length']),
+    bytesOut: contentLength(reply.getHeader('content-length')),
+    slow: durationMs > slowMs,
+  }
+}
 
 function logThrough(request: FastifyRequest, line: RequestLine): void {
   const { context, slow, ...fields } = line

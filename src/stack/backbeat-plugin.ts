@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { BackbeatConfig } from '../config/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
-import { requestLoggingPlugin, type RequestLine } from '../logging/index.ts'
+import { requestLoggingPlugin } from '../logging/index.ts'
 import { openapiPlugin } from '../openapi/index.ts'
 
 export interface BackbeatPluginOptions {
@@ -13,15 +13,19 @@ export interface BackbeatPluginOptions {
   messages?: MessageLookup
   /** Reported by `/health` and in the OpenAPI document. */
   service?: { name?: string; version?: string; description?: string }
-  /** The shared logger's fast completion-line writer (createBackbeatApp passes it). */
-  requestLineWriter?: (line: RequestLine) => void
+  /**
+   * True when the server was built with `backbeatServerOptions(config, backbeatLogger)`,
+   * which writes completion lines itself (createBackbeatApp sets it).
+   */
+  completionLinesFromServerOptions?: boolean
 }
 
 /**
  * Registers every capability in the documented order (docs/architecture.md), each only if
  * enabled in `config`:
  * 1. http: request ID, request context, timing header, problem+json errors, 404/405;
- * 2. request logging: one completion line per request;
+ * 2. request logging: one completion line per request (written by the server's log
+ *    controller when the server was built by backbeatServerOptions with a BackbeatLogger);
  * 3. openapi: /openapi.json and /docs (before any route, so it documents them all);
  * 4. health: /health/live, /health/ready, /ready, /health.
  * Register it before your routes.
@@ -31,16 +35,14 @@ export interface BackbeatPluginOptions {
  * await app.register(backbeat, { config })
  */
 export const backbeat = fp<BackbeatPluginOptions>(
-  async (app, { config, health, messages, service, requestLineWriter }) => {
+  async (app, { config, health, messages, service, completionLinesFromServerOptions = false }) => {
     if (config.http.enabled) {
       await app.register(httpPlugin, { ...config.http, bodyLimitBytes: config.server.bodyLimitBytes, ...(messages === undefined ? {} : { messages }) })
     }
-    if (config.logging.enabled) {
-      await app.register(requestLoggingPlugin, {
-        requestCompletion: config.logging.requestCompletion,
-        slowRequestMs: config.logging.slowRequestMs,
-        ...(requestLineWriter === undefined ? {} : { write: requestLineWriter }),
-      })
+    // With a BackbeatLogger, backbeatServerOptions already writes completion lines through
+    // Fastify's log controller; otherwise the hook-based plugin does.
+    if (config.logging.enabled && !completionLinesFromServerOptions) {
+      await app.register(requestLoggingPlugin, { requestCompletion: config.logging.requestCompletion, slowRequestMs: config.logging.slowRequestMs })
     }
     await app.register(openapiPlugin, {
       ...config.openapi,

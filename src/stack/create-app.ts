@@ -14,7 +14,7 @@ export interface BackbeatApp {
   listen: () => Promise<string>
 }
 
-export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'config' | 'health' | 'requestLineWriter'> {
+export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'config' | 'health' | 'completionLinesFromServerOptions'> {
   /** Replaces the configured logger (tests pass one writing to memory). */
   logger?: BackbeatLogger
   /** Passed to graceful shutdown; tests replace `process.exit`. */
@@ -33,9 +33,9 @@ export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'c
 export async function createBackbeatApp(config: BackbeatConfig, options: CreateBackbeatAppOptions = {}): Promise<BackbeatApp> {
   const logger = options.logger ?? createLogger(config.logging, { base: { environment: config.environment, ...(options.service?.name === undefined ? {} : { service: options.service.name }) } })
   const health = new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
-  const app = Fastify(backbeatServerOptions(config, logger.logger))
+  const app = Fastify(backbeatServerOptions(config, logger))
   const { logger: _logger, exit, ...pluginOptions } = options
-  await app.register(backbeat, { ...pluginOptions, config, health, requestLineWriter: logger.writeRequestLine })
+  await app.register(backbeat, { ...pluginOptions, config, health, completionLinesFromServerOptions: true })
   app.addHook('onClose', async () => {
     await logger.flush()
   })

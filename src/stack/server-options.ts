@@ -2,18 +2,20 @@ import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { BackbeatConfig } from '../config/index.ts'
+import { createRequestLogController, type BackbeatLogger } from '../logging/index.ts'
 import { createClientErrorHandler, createFrameworkErrorHandler, createRequestIdGenerator } from '../http/index.ts'
 
 /**
  * The Fastify server options the configuration implies: body limit, timeouts, proxy trust,
  * request IDs, the problem+json client-error handler, strict validation (unknown fields are
- * rejected, not silently removed) and the shared logger.
+ * rejected, not silently removed) and the shared logger. Given a `BackbeatLogger` (from
+ * `createLogger`), the per-request completion line is written by Fastify's log controller.
  *
- * @example const app = Fastify(backbeatServerOptions(config, logger))
+ * @example const app = Fastify(backbeatServerOptions(config, createLogger(config.logging)))
  */
 export type BackbeatServerOptions = FastifyHttpOptions<Server>
 
-export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger): BackbeatServerOptions {
+export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | BackbeatLogger): BackbeatServerOptions {
   const options: BackbeatServerOptions = {
     bodyLimit: config.server.bodyLimitBytes,
     requestTimeout: config.server.requestTimeoutMs,
@@ -34,9 +36,13 @@ export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger): 
     },
   }
   if (logger !== undefined && config.logging.enabled) {
-    options.loggerInstance = logger
+    const backbeatLogger = 'writeRequestLine' in logger ? logger : undefined
+    options.loggerInstance = backbeatLogger?.logger ?? (logger as Logger)
     // Context fields reach every line through the logger's mixin, so no per-request child.
     options.childLoggerFactory = (parent) => parent
+    if (backbeatLogger !== undefined && config.logging.requestCompletion) {
+      options.logController = createRequestLogController({ slowRequestMs: config.logging.slowRequestMs, write: backbeatLogger.writeRequestLine })
+    }
   } else {
     options.logger = false
   }
