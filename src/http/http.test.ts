@@ -220,3 +220,23 @@ describe('http: requests the HTTP parser rejects', () => {
     assert.match(response, /"code":"ERR_HTTP_BAD_REQUEST"/)
   })
 })
+
+describe('http: validation coerces text, never JSON bodies', () => {
+  it('rejects wrong JSON types in a body instead of coercing them', async () => {
+    const app = await makeApp()
+    for (const payload of [{ name: 12345 }, { name: ['x'] }, { name: 'a', age: '12' }, { name: 'a', age: true }]) {
+      const res = await app.inject({ method: 'POST', url: '/echo', payload })
+      assert.equal(res.statusCode, 400, JSON.stringify(payload))
+      assert.equal(problem(res.body).code, 'ERR_VALIDATION_FAILED')
+    }
+    await app.close()
+  })
+
+  it('still coerces query-string values, which are always text', async () => {
+    const app = await makeApp()
+    const res = await app.inject({ method: 'POST', url: '/echo?limit=5', payload: { name: 'a', age: 12 } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(problem((await app.inject({ method: 'POST', url: '/echo?limit=five', payload: { name: 'a' } })).body).code, 'ERR_VALIDATION_FAILED')
+    await app.close()
+  })
+})

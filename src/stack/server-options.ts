@@ -1,4 +1,5 @@
 import type { Server } from 'node:http'
+import { AjvCompiler } from '@fastify/ajv-compiler'
 import { LogController, type FastifyHttpOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { BackbeatConfig } from '../config/index.ts'
@@ -15,6 +16,26 @@ import { createClientErrorHandler, createFrameworkErrorHandler, createRequestIdG
  */
 export type BackbeatServerOptions = FastifyHttpOptions<Server>
 
+// Fastify's defaults strip unknown properties silently and coerce types everywhere; we
+// reject unknown properties, and coerce only where everything arrives as text (query
+// string, path parameters, headers). A JSON body that says `"age": "12"` is wrong, not 12.
+const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: true } as const
+const coercing = AjvCompiler()
+const strict = AjvCompiler()
+
+type BuildValidator = typeof coercing
+type Compile = ReturnType<BuildValidator>
+
+/** Fastify validator factory: strict Ajv for bodies, type-coercing Ajv for the rest. */
+const strictBodyValidators: BuildValidator = (externalSchemas, options) => {
+  const plugins = options?.plugins ?? []
+  const forText: Compile = coercing(externalSchemas, { customOptions: { ...ajvOptions, coerceTypes: 'array' }, plugins })
+  const forBody: Compile = strict(externalSchemas, { customOptions: { ...ajvOptions, coerceTypes: false }, plugins })
+  // Fastify calls the compiler with { schema, method, url, httpPart } (the package's
+  // types describe a bare schema).
+  return ((route: { httpPart?: string }) => (route.httpPart === 'body' ? forBody : forText)(route as never)) as Compile
+}
+
 export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | BackbeatLogger): BackbeatServerOptions {
   const options: BackbeatServerOptions = {
     bodyLimit: config.server.bodyLimitBytes,
@@ -25,15 +46,7 @@ export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | 
     return503OnClosing: true,
     // Our request-logging plugin writes the one completion line per request.
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: {
-      customOptions: {
-        // Fastify's default strips unknown properties silently; we reject them instead.
-        removeAdditional: false,
-        coerceTypes: 'array',
-        useDefaults: true,
-        allErrors: true,
-      },
-    },
+    schemaController: { compilersFactory: { buildValidator: strictBodyValidators } },
   }
   if (logger !== undefined && config.logging.enabled) {
     const backbeatLogger = 'writeRequestLine' in logger ? logger : undefined
