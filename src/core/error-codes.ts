@@ -19,11 +19,14 @@ export interface ErrorCodeSpec {
   readonly status: number
   readonly category: ErrorCategory
   readonly title: string
+  /** What the client reads. For 5xx codes it has no placeholders: 5xx bodies carry no specifics. */
   readonly detail: string
+  /** The server-side message (logs, `error.message`) when it should say more than `detail`. */
+  readonly log?: string
 }
 
-function spec(status: number, category: ErrorCategory, title: string, detail: string): ErrorCodeSpec {
-  return { status, category, title, detail }
+function spec(status: number, category: ErrorCategory, title: string, detail: string, log?: string): ErrorCodeSpec {
+  return log === undefined ? { status, category, title, detail } : { status, category, title, detail, log }
 }
 
 export const ERROR_CODES = {
@@ -31,10 +34,11 @@ export const ERROR_CODES = {
   ERR_HTTP_BAD_REQUEST: spec(400, 'validation', 'Bad request', 'The request could not be understood.'),
   ERR_HTTP_ROUTE_NOT_FOUND: spec(404, 'not_found', 'Not found', 'No route matches {method} {path}.'),
   ERR_HTTP_METHOD_NOT_ALLOWED: spec(405, 'validation', 'Method not allowed', '{method} is not allowed on {path}; allowed: {allow}.'),
-  ERR_HTTP_BODY_MALFORMED: spec(400, 'validation', 'Malformed body', 'The request body is not valid {format}.'),
+  ERR_HTTP_BODY_MALFORMED: spec(400, 'validation', 'Malformed body', 'The request body is not valid {format}, or uses a forbidden key such as __proto__.'),
   ERR_HTTP_BODY_EMPTY: spec(400, 'validation', 'Empty body', 'The request declares a JSON body but sent none.'),
   ERR_HTTP_BODY_TOO_LARGE: spec(413, 'validation', 'Body too large', 'The request body exceeds the limit of {limit} bytes.'),
   ERR_HTTP_MEDIA_TYPE_UNSUPPORTED: spec(415, 'validation', 'Unsupported media type', 'Content-Type {contentType} is not supported on this route.'),
+  ERR_HTTP_CONTENT_ENCODING_UNSUPPORTED: spec(415, 'validation', 'Unsupported content coding', 'Content-Encoding {encoding} is not supported; send the body uncompressed.'),
   ERR_HTTP_CONTENT_LENGTH_INVALID: spec(400, 'validation', 'Invalid Content-Length', 'The Content-Length header does not match the body.'),
   ERR_HTTP_HEADER_INVALID: spec(400, 'validation', 'Invalid header', 'A request header is malformed.'),
   ERR_HTTP_REQUEST_ID_INVALID: spec(400, 'validation', 'Invalid request ID', 'X-Request-ID must be 1 to {maxLength} characters of A-Z, a-z, 0-9 and - _ . : / + = @.'),
@@ -57,10 +61,11 @@ export const ERROR_CODES = {
   ERR_DEPENDENCY_TIMEOUT: spec(504, 'dependency', 'Dependency timeout', 'A service this request needs did not answer in time.'),
 
   // ── Stores ────────────────────────────────────────────────────────────────────
-  ERR_STORE_COMMAND_FAILED: spec(500, 'internal', 'Store command failed', 'A {store} command was rejected: {reason}'),
+  ERR_STORE_COMMAND_FAILED: spec(500, 'internal', 'Store command failed', 'A data store rejected a command.', 'A {store} command was rejected: {reason}'),
+  ERR_STORE_VALUE_REJECTED: spec(400, 'validation', 'Value rejected', 'A value in the request cannot be stored: {reason}.'),
 
   // ── Configuration (start-up only) ─────────────────────────────────────────────
-  ERR_CONFIG_INVALID: spec(500, 'internal', 'Invalid configuration', 'The configuration is invalid: {issues}'),
+  ERR_CONFIG_INVALID: spec(500, 'internal', 'Invalid configuration', 'The server configuration is invalid.', 'The configuration is invalid: {issues}'),
 
   // ── Internal ──────────────────────────────────────────────────────────────────
   ERR_INTERNAL: spec(500, 'internal', 'Internal server error', 'An unexpected error occurred; quote the request ID when reporting it.'),

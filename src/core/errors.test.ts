@@ -11,6 +11,14 @@ describe('core: errors', () => {
     }
   })
 
+  it('gives 5xx codes a client detail without placeholders (5xx bodies carry no specifics)', () => {
+    for (const [code, spec] of Object.entries(ERROR_CODES)) {
+      if (spec.status >= 500) assert.doesNotMatch(spec.detail, /\{\w+\}/, code)
+    }
+    const error = new BackbeatError('ERR_STORE_COMMAND_FAILED', { params: { store: 'postgres', reason: 'syntax error' } })
+    assert.equal(error.message, 'A postgres command was rejected: syntax error')
+  })
+
   it('builds an error from its code with status, category and interpolated message', () => {
     const cause = new Error('socket hang up')
     const error = new BackbeatError('ERR_RESOURCE_NOT_FOUND', { params: { resource: 'Album', id: '42' }, cause })

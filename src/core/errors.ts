@@ -32,7 +32,8 @@ export class BackbeatError extends Error {
   constructor(code: ErrorCode, options: BackbeatErrorOptions = {}) {
     const entry = ERROR_CODES[code]
     const params = options.params ?? {}
-    super(formatMessage(entry.detail, params), options.cause === undefined ? undefined : { cause: options.cause })
+    const template: string = 'log' in entry ? entry.log : entry.detail
+    super(formatMessage(template, params), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.code = code
     this.status = options.status ?? entry.status

@@ -123,7 +123,7 @@ describe('http: RFC 9457 problem details', () => {
     expectProblem(await app.inject({ method: 'POST', url: '/echo', payload: '{"name":', headers: { 'content-type': 'application/json' } }), 400, 'ERR_HTTP_BODY_MALFORMED')
   })
 
-  it('rejects prototype poisoning as malformed JSON', async () => {
+  it('rejects prototype poisoning as a malformed body', async () => {
     expectProblem(
       await app.inject({ method: 'POST', url: '/echo', payload: '{"name":"a","__proto__":{"admin":true}}', headers: { 'content-type': 'application/json' } }),
       400,
@@ -131,12 +131,20 @@ describe('http: RFC 9457 problem details', () => {
     )
   })
 
+  it('answers a compressed body with 415 and Accept-Encoding: identity', async () => {
+    const res = await app.inject({ method: 'POST', url: '/echo', payload: '{"name":"a"}', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } })
+    const body = expectProblem(res, 415, 'ERR_HTTP_CONTENT_ENCODING_UNSUPPORTED')
+    assert.equal(res.headers['accept-encoding'], 'identity')
+    assert.match(String(body.detail), /gzip/)
+  })
+
   it('answers an empty JSON body with 400 ERR_HTTP_BODY_EMPTY', async () => {
     expectProblem(await app.inject({ method: 'POST', url: '/echo', payload: '', headers: { 'content-type': 'application/json' } }), 400, 'ERR_HTTP_BODY_EMPTY')
   })
 
   it('answers an unsupported content type (text/plain included) with 415', async () => {
-    expectProblem(await app.inject({ method: 'POST', url: '/echo', payload: 'name=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'ERR_HTTP_MEDIA_TYPE_UNSUPPORTED')
+    const form = expectProblem(await app.inject({ method: 'POST', url: '/echo', payload: 'name=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'ERR_HTTP_MEDIA_TYPE_UNSUPPORTED')
+    assert.equal(form.detail, 'Content-Type application/x-www-form-urlencoded is not supported on this route.')
     expectProblem(await app.inject({ method: 'POST', url: '/echo', payload: 'a', headers: { 'content-type': 'text/plain' } }), 415, 'ERR_HTTP_MEDIA_TYPE_UNSUPPORTED')
   })
 
@@ -238,5 +246,62 @@ describe('http: validation coerces text, never JSON bodies', () => {
     assert.equal(res.statusCode, 200)
     assert.equal(problem((await app.inject({ method: 'POST', url: '/echo?limit=five', payload: { name: 'a' } })).body).code, 'ERR_VALIDATION_FAILED')
     await app.close()
+  })
+})
+
+describe('http: shutdown and rejected requests', () => {
+  it('answers a request arriving during the drain with problem+json 503 ERR_HTTP_SHUTTING_DOWN', async () => {
+    const config = parseConfig({ preset: 'production' })
+    const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: new Writable({ write: (_c, _e, cb) => cb() }) }) })
+    app.get('/items/:id', async (request) => request.params)
+    let release: () => void = () => undefined
+    let entered: () => void = () => undefined
+    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    app.get('/hold', async () => {
+      entered()
+      await new Promise<void>((resolve) => (release = resolve))
+      return { held: true }
+    })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (app.server.address() as { port: number }).port
+    let socket: ReturnType<typeof connect> | undefined
+    const response = new Promise<string>((resolve, reject) => {
+      socket = connect(port, '127.0.0.1', () => socket?.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n'))
+      let data = ''
+      socket.on('data', (chunk) => (data += String(chunk)))
+      socket.on('close', () => resolve(data))
+      socket.on('error', reject)
+    })
+    await inHandler
+    const closed = app.close()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // A second request on the still-open keep-alive connection, after closing began.
+    socket?.write('GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    release()
+    const text = await response
+    await closed
+    assert.match(text, /HTTP\/1\.1 200 [\s\S]*"held":true/)
+    assert.match(text, /HTTP\/1\.1 503 [\s\S]*content-type: application\/problem\+json[\s\S]*"code":"ERR_HTTP_SHUTTING_DOWN"/i)
+    assert.match(text, /retry-after: 1/i)
+  })
+
+  it('logs requests the HTTP parser rejects', async () => {
+    const lines: string[] = []
+    const config = parseConfig({ preset: 'production' })
+    const logger = createLogger(config.logging, { destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) })
+    const { app } = await createBackbeatApp(config, { logger })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (app.server.address() as { port: number }).port
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nX-Evil: a\u0001b\r\n\r\n'))
+      socket.on('close', () => resolve())
+      socket.resume()
+    })
+    await app.close()
+    const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'request rejected by the HTTP parser')
+    assert.ok(line)
+    assert.equal(line.status, 400)
+    assert.equal(line.code, 'ERR_HTTP_HEADER_INVALID')
   })
 })

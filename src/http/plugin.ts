@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BackbeatError, runWithContext, currentContext, type RequestContext } from '../core/index.ts'
 import type { HttpOptions } from './options.ts'
 import { buildProblem, englishMessages, toBackbeatError, type MessageLookup, type ProblemDetails } from './problem-details.ts'
@@ -59,16 +59,39 @@ export const httpPlugin = fp<HttpPluginOptions>(
 
     app.decorateRequest('requestContext', null as unknown as RequestContext)
 
+    // Once the server is closing, requests still arriving on open keep-alive connections
+    // get a problem+json 503 (Fastify's own is plain JSON without our headers).
+    let closing = false
+    app.addHook('preClose', (done) => {
+      closing = true
+      done()
+    })
+
     app.addHook('onRequest', (request, reply, done) => {
       const context: RequestContext = { requestId: request.id }
       request.requestContext = context
       reply.header(header, request.id)
-      if (hasInvalidRequestId(request.raw)) {
-        runWithContext(context, () => done(new BackbeatError('ERR_HTTP_REQUEST_ID_INVALID', { params: { maxLength } })))
+      const rejection = rejectEarly(request)
+      if (rejection !== undefined) {
+        runWithContext(context, () => done(rejection))
         return
       }
       runWithContext(context, done)
     })
+
+    function rejectEarly(request: FastifyRequest): BackbeatError | undefined {
+      if (hasInvalidRequestId(request.raw)) return new BackbeatError('ERR_HTTP_REQUEST_ID_INVALID', { params: { maxLength } })
+      if (closing) return new BackbeatError('ERR_HTTP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } })
+      const encoding = request.headers['content-encoding']
+      // RFC 9110 §8.4: a coding the server does not decode gets 415 with Accept-Encoding.
+      if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+        return new BackbeatError('ERR_HTTP_CONTENT_ENCODING_UNSUPPORTED', {
+          params: { encoding: encoding.slice(0, 50).replace(/[^\x21-\x7e]/g, '?') },
+          headers: { 'accept-encoding': 'identity' },
+        })
+      }
+      return undefined
+    }
 
     // Body parsing resumes on the socket's stream events, outside the context entered in
     // onRequest; re-enter it so handlers and everything they call see the request context.
@@ -85,7 +108,7 @@ export const httpPlugin = fp<HttpPluginOptions>(
     }
 
     app.setErrorHandler((error: FastifyError, request, reply) => {
-      const failure = toBackbeatError(error, options.bodyLimitBytes)
+      const failure = toBackbeatError(error, options.bodyLimitBytes, request.headers['content-type'])
       if (failure.status >= 500) request.log.error({ err: failure.cause ?? failure, code: failure.code }, 'request failed')
       else request.log.debug({ code: failure.code, err: error }, 'request rejected')
       return sendProblem(reply, request, failure)
@@ -130,7 +153,10 @@ export function createFrameworkErrorHandler(
 ): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
   return (error, request, reply) => {
     const failure = toBackbeatError(error, 0)
-    const problem = buildProblem(failure, { requestId: request.id, typeBase: options.problemTypeBaseUri, messages: englishMessages })
+    const path = pathOf(request.url)
+    const problem = buildProblem(failure, { requestId: request.id, instance: path, typeBase: options.problemTypeBaseUri, messages: englishMessages })
+    // These requests never reach the hooks, so their log line is written here.
+    request.log.info({ requestId: request.id, method: request.method, path, status: failure.status, code: failure.code }, 'request rejected before routing')
     void reply.code(failure.status).header(options.requestId.header, request.id).type(PROBLEM_JSON).send(JSON.stringify(problem))
   }
 }
@@ -142,8 +168,10 @@ export function createFrameworkErrorHandler(
  *
  * @example Fastify({ clientErrorHandler: createClientErrorHandler(config.http) })
  */
-export function createClientErrorHandler(options: Pick<HttpOptions, 'problemTypeBaseUri' | 'requestId'>): (error: NodeJS.ErrnoException, socket: Socket) => void {
-  return (error, socket) => {
+export function createClientErrorHandler(
+  options: Pick<HttpOptions, 'problemTypeBaseUri' | 'requestId'>,
+): (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) => void {
+  return function onClientError(this: FastifyInstance, error, socket) {
     if (error.code === 'ECONNRESET' || socket.destroyed) return
     const code =
       error.code === 'HPE_HEADER_OVERFLOW'
@@ -156,6 +184,8 @@ export function createClientErrorHandler(options: Pick<HttpOptions, 'problemType
     const requestId = generateRequestId()
     const problem = buildProblem(new BackbeatError(code), { requestId, typeBase: options.problemTypeBaseUri, messages: englishMessages })
     const body = JSON.stringify(problem)
+    // No request object exists yet; this line stands in for the completion line.
+    this.log.info({ requestId, status: problem.status, code, reason: error.code }, 'request rejected by the HTTP parser')
     if (socket.writable) {
       socket.write(
         `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\n` +

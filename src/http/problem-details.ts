@@ -73,7 +73,7 @@ function escapePointer(segment: string): string {
  * Fastify's protocol errors get their specific codes, anything else becomes ERR_INTERNAL
  * (keeping the original as `cause` for the log, never for the client).
  */
-export function toBackbeatError(error: unknown, bodyLimit: number): BackbeatError {
+export function toBackbeatError(error: unknown, bodyLimit: number, contentType?: string): BackbeatError {
   if (error instanceof BackbeatError) return error
   const e = error as Partial<FastifyError> & { validation?: AjvError[]; validationContext?: string }
   if (Array.isArray(e.validation)) {
@@ -82,7 +82,7 @@ export function toBackbeatError(error: unknown, bodyLimit: number): BackbeatErro
   }
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new BackbeatError('ERR_HTTP_MEDIA_TYPE_UNSUPPORTED', { params: { contentType: mediaTypeFrom(e.message) }, cause: error })
+      return new BackbeatError('ERR_HTTP_MEDIA_TYPE_UNSUPPORTED', { params: { contentType: describeMediaType(contentType) }, cause: error })
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new BackbeatError('ERR_HTTP_BODY_TOO_LARGE', { params: { limit: bodyLimit }, cause: error })
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -108,9 +108,11 @@ export function toBackbeatError(error: unknown, bodyLimit: number): BackbeatErro
   return new BackbeatError('ERR_INTERNAL', { cause: error })
 }
 
-function mediaTypeFrom(message: string | undefined): string {
-  const match = message === undefined ? null : /: (.+)$/.exec(message)
-  return match?.[1] ?? 'of this request'
+/** The request's media type for a message: bounded, printable, without parameters. */
+function describeMediaType(contentType: string | undefined): string {
+  if (contentType === undefined || contentType === '') return '(none)'
+  const type = (contentType.split(';')[0] ?? '').trim().slice(0, 100)
+  return /^[\x21-\x7e]+$/.test(type) ? type : '(unreadable)'
 }
 
 /**

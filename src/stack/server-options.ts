@@ -43,7 +43,8 @@ export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | 
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     // Fastify accepts a hop count at run time; its types omit it.
     trustProxy: config.server.trustProxy as boolean | string,
-    return503OnClosing: true,
+    // The http plugin answers requests that arrive while closing with problem+json 503.
+    return503OnClosing: !config.http.enabled,
     // Our request-logging plugin writes the one completion line per request.
     logController: new LogController({ disableRequestLogging: true }),
     schemaController: { compilersFactory: { buildValidator: strictBodyValidators } },

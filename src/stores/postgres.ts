@@ -201,7 +201,7 @@ function wrapPostgresError(site: FailureSite, err: unknown): BackbeatError {
 
 /** The server answered and refused the statement; the connection itself is healthy. */
 function refusedByServer(err: BackbeatError): boolean {
-  return err.code === 'ERR_STORE_COMMAND_FAILED' || err.code === 'ERR_VALIDATION_FAILED'
+  return err.code === 'ERR_STORE_COMMAND_FAILED' || err.code === 'ERR_STORE_VALUE_REJECTED'
 }
 
 function toResult<T>(result: pg.QueryResult | pg.QueryResult[]): SqlResult<T> {

@@ -22,7 +22,7 @@ export interface SqlExecutor {
 /**
  * One SQL database, Postgres in production or PGlite embedded; the same SQL and migrations
  * run on both. Errors: `ERR_DEPENDENCY_UNAVAILABLE` / `ERR_DEPENDENCY_TIMEOUT` when the
- * database is unreachable or slow, `ERR_VALIDATION_FAILED` (400, params.sqlState) when it
+ * database is unreachable or slow, `ERR_STORE_VALUE_REJECTED` (400, params.sqlState) when it
  * refused a value given to the statement (SQLSTATE class 22: NUL in text, number out of range,
  * text too long), `ERR_STORE_COMMAND_FAILED` (params.sqlState) when it rejected the statement.
  *

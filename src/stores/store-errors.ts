@@ -100,11 +100,9 @@ export function isDataException(sqlState: string | undefined): sqlState is `22${
  */
 export function dataExceptionError(site: FailureSite, err: unknown, sqlState: string): BackbeatError {
   const detail = DATA_EXCEPTION_DETAILS[sqlState] ?? 'a value is not valid for its type'
-  return new BackbeatError('ERR_VALIDATION_FAILED', {
-    params: { count: 1, ...siteParams(site), sqlState, reason: `${site.store} rejected a value (SQLSTATE ${sqlState}): ${detail}` },
-    extensions: { errors: [{ in: 'body', pointer: '', detail }] },
-    cause: err,
-  })
+  // The store cannot tell which part of the request the value came from, so the error
+  // names no field; the fixed reason never quotes the value.
+  return new BackbeatError('ERR_STORE_VALUE_REJECTED', { params: { ...siteParams(site), sqlState, reason: detail }, cause: err })
 }
 
 /** The error for using a connection before `connect()` or after `close()`. */
