@@ -40,6 +40,11 @@ export function runCli(args: readonly string[], io: CliIo = {}): number {
     err(`backbeat: unknown command "${command}"\n\n${USAGE}`)
     return 1
   }
+  const unknown = rest.filter((flag) => flag !== '--check' && flag !== '--env')
+  if (unknown.length > 0) {
+    err(`backbeat: unknown option ${unknown.join(' ')} for "config"\n\n${USAGE}`)
+    return 1
+  }
   if (rest.includes('--env')) {
     out(ENV_BINDINGS.map((b) => `${b.name.padEnd(34)} ${b.path}`).join('\n') + '\n')
     return 0

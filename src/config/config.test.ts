@@ -169,6 +169,17 @@ describe('config: printing', () => {
     assert.equal(printed.stores.redisUrl, 'redis://:********@cache:6379')
   })
 
+  it('masks secret query parameters in connection URLs', () => {
+    assert.equal(maskUrlCredentials('postgres://127.0.0.1:5432/x?password=QPASS&sslmode=require'), 'postgres://127.0.0.1:5432/x?password=********&sslmode=require')
+    assert.equal(maskUrlCredentials('redis://127.0.0.1:6379/0?password=RPASS'), 'redis://127.0.0.1:6379/0?password=********')
+  })
+
+  it('rejects unknown CLI options instead of ignoring them', () => {
+    let err = ''
+    assert.equal(runCli(['config', '--bogus'], { env: {}, cwd: tmpdir(), stdout: () => undefined, stderr: (t) => (err += t) }), 1)
+    assert.match(err, /unknown option --bogus/)
+  })
+
   it('leaves URLs without credentials alone', () => {
     assert.equal(maskUrlCredentials('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222')
     assert.equal(maskUrlCredentials('redis://token@host:6379'), 'redis://********@host:6379')

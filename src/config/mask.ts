@@ -1,3 +1,4 @@
+import { SECRET_PARAMETER_NAMES } from '../logging/index.ts'
 import { SECRET_PATHS, type BackbeatConfig } from './schema.ts'
 
 const MASK = '********'
@@ -5,7 +6,8 @@ const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i
 
 /**
  * A copy of the configuration safe to print or log: secret options become `********`, and
- * passwords inside connection URLs are masked (`redis://:********@host:6379`).
+ * passwords inside connection URLs are masked, in the userinfo and in secret query
+ * parameters (`redis://:********@host:6379`, `postgres://db/x?password=********`).
  *
  * @example console.log(JSON.stringify(maskConfig(config), null, 2))
  */
@@ -38,9 +40,13 @@ function maskUrls(value: unknown): unknown {
  * @example maskUrlCredentials('postgres://app:s3cret@db/music') // 'postgres://app:********@db/music'
  */
 export function maskUrlCredentials(url: string): string {
-  return url.replace(URL_CREDENTIALS, (_whole, scheme: string, userinfo: string) => {
+  const masked = url.replace(URL_CREDENTIALS, (_whole, scheme: string, userinfo: string) => {
     const colon = userinfo.indexOf(':')
     if (colon === -1) return `${scheme}${MASK}@`
     return `${scheme}${userinfo.slice(0, colon)}:${MASK}@`
   })
+  // Drivers also take secrets as parameters: postgres://db/x?password=…, redis://h?password=…
+  return masked.includes('?') ? masked.replace(SECRET_QUERY, `$1${MASK}`) : masked
 }
+
+const SECRET_QUERY = new RegExp(`([?&](?:${SECRET_PARAMETER_NAMES.join('|')})=)[^&#]*`, 'gi')

@@ -4,7 +4,7 @@
  */
 export { contextFields, createLogger } from './logger.ts'
 export type { BackbeatLogger, CreateLoggerOptions, RequestLine } from './logger.ts'
-export { createRedactor, REDACTED } from './redact.ts'
+export { createRedactor, REDACTED, SECRET_PARAMETER_NAMES } from './redact.ts'
 export type { Redactor } from './redact.ts'
 export { createRequestLogController, requestLine, requestLoggingPlugin } from './plugin.ts'
 export type { RequestLoggingOptions } from './plugin.ts'

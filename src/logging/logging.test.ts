@@ -135,3 +135,47 @@ describe('logging: file destination', () => {
     rmSync(dir, { recursive: true })
   })
 })
+
+describe('logging: redaction edge cases', () => {
+  const redact = createRedactor()
+  it('redacts at any depth, and fails closed past the depth limit', () => {
+    let deep: Record<string, unknown> = { password: 'DEEP-SECRET' }
+    for (let i = 0; i < 30; i++) deep = { level: deep }
+    assert.ok(!JSON.stringify(redact(deep)).includes('DEEP-SECRET'))
+  })
+
+  it('redacts fields of class instances and what toJSON exposes', () => {
+    class Credentials {
+      user = 'ana'
+      password = 'CLASS-SECRET'
+    }
+    const out = JSON.stringify(redact({ creds: new Credentials(), link: new URL('https://ana:URL-SECRET@example.com/x?access_token=QS-SECRET&page=2') }))
+    for (const secret of ['CLASS-SECRET', 'URL-SECRET', 'QS-SECRET']) assert.ok(!out.includes(secret), secret)
+    assert.ok(out.includes('"user":"ana"') && out.includes('page=2'))
+  })
+
+  it('masks URL passwords and secret parameters inside free text', () => {
+    const text = redact('connect postgres://app:PW-SECRET@db:5432/music failed; retry /cb?code=CODE-SECRET&state=ok') as string
+    assert.ok(!text.includes('PW-SECRET') && !text.includes('CODE-SECRET'))
+    assert.ok(text.includes('postgres://app:') && text.includes('state=ok'))
+  })
+
+  it('keeps the error class of a redacted error', () => {
+    class UpstreamError extends Error {}
+    const out = redact(new UpstreamError('token was Bearer abcdefghijkl1234')) as Error
+    assert.ok(out instanceof UpstreamError)
+    assert.ok(!out.message.includes('abcdefghijkl1234'))
+  })
+
+  it('bounds the work on huge objects and never walks streams or sockets', () => {
+    const huge = { items: Array.from({ length: 5000 }, (_, i) => ({ i })) }
+    const out = JSON.stringify(redact(huge))
+    assert.ok(out.includes('[REDACTED: too large to check]'))
+    const stream = new Writable()
+    assert.equal((redact({ stream }) as { stream: unknown }).stream, stream)
+  })
+
+  it('redacts x-auth, pwd and credentials keys', () => {
+    assert.deepEqual(redact({ 'x-auth': 'a', pwd: 'b', credentials: { k: 1 } }), { 'x-auth': REDACTED, pwd: REDACTED, credentials: REDACTED })
+  })
+})

@@ -1,5 +1,5 @@
 /** OpenAPI 3.1 from route schemas at `/openapi.json` and a docs UI at `/docs`. */
-export { openapiPlugin, problemDetailsSchema } from './plugin.ts'
+export { openapiPlugin, problemDetailsSchema, withMediaTypes } from './plugin.ts'
 export type { OpenapiPluginOptions } from './plugin.ts'
 export { openapiOptionsSchema } from './options.ts'
 export type { OpenapiOptions } from './options.ts'

@@ -50,9 +50,35 @@ export const openapiPlugin = fp<OpenapiPluginOptions>(
         ...(options.tags === undefined ? {} : { tags: options.tags }),
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+      transformObject: (document) => ('openapiObject' in document ? withMediaTypes(document.openapiObject as OpenApiDocument) : document.swaggerObject),
     })
     app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()))
     if (options.ui) await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } })
   },
   { name: 'backbeat-openapi', fastify: '5.x' },
 )
+
+type OpenApiDocument = { paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, unknown> }> } | undefined>> }
+
+/**
+ * Fastify describes every response as application/json; ours are not all JSON of that
+ * type: errors are application/problem+json (RFC 9457) and health reports
+ * application/health+json. Rewrites the media types in the generated document.
+ */
+export function withMediaTypes<T extends OpenApiDocument>(document: T): T {
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    const health = path === '/ready' || path === '/health' || path.startsWith('/health/')
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation?.responses ?? {})) {
+        const content = response.content
+        if (content?.['application/json'] === undefined) continue
+        const error = /^[45]/.test(status) || status === 'default'
+        const mediaType = health ? 'application/health+json' : error ? 'application/problem+json' : undefined
+        if (mediaType === undefined) continue
+        content[mediaType] = content['application/json']
+        delete content['application/json']
+      }
+    }
+  }
+  return document
+}

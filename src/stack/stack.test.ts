@@ -38,6 +38,8 @@ describe('stack: presets', () => {
     const doc = (await app.inject({ url: '/openapi.json' })).json<{ openapi: string; paths: Record<string, unknown> }>()
     assert.equal(doc.openapi, '3.1.0')
     assert.ok('/x' in doc.paths && '/health/ready' in doc.paths)
+    const full = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, unknown> }> }>> }>()
+    assert.ok('application/health+json' in (full.paths['/health/ready']?.get?.responses['503']?.content ?? {}))
     const ui = await app.inject({ url: '/docs/' })
     assert.equal(ui.statusCode, 200)
     assert.match(String(ui.headers['content-type']), /text\/html/)
