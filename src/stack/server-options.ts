@@ -33,7 +33,7 @@ const strictBodyValidators: BuildValidator = (externalSchemas, options) => {
   const forBody: Compile = strict(externalSchemas, { customOptions: { ...ajvOptions, coerceTypes: false }, plugins })
   // Fastify calls the compiler with { schema, method, url, httpPart } (the package's
   // types describe a bare schema).
-  return ((route: { httpPart?: string }) => (route.httpPart === 'body' ? forBody : forText)(route as never)) as Compile
+  return ((route: { httpPart?: string }) => (route.httpPart === 'body' ? forBody : forText)(route)) as Compile
 }
 
 export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | BackbeatLogger): BackbeatServerOptions {
