@@ -96,9 +96,11 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
       it(`runs on ${harness.sqlKind} and reports it healthy`, async () => {
         const live = await get('/health/live')
         assert.equal(live.status, 200)
-        const health = await get<{ status: string; checks: Record<string, { status: string }> }>('/health')
+        const health = await get<{ status: string; checks: Record<string, { status: string; componentType: string }[]> }>('/health')
         assert.equal(health.status, 200)
-        assert.equal(health.body.checks[harness.sqlKind]?.status, 'pass')
+        const sql = health.body.checks[`${harness.sqlKind}:responseTime`]?.[0]
+        assert.equal(sql?.status, 'pass')
+        assert.equal(sql.componentType, 'datastore')
       })
 
       it('answers 405 with Allow for a known path and the wrong method', async () => {

@@ -90,20 +90,26 @@ describe('health: endpoints', () => {
       assert.equal(res.statusCode, 200, url)
       assert.equal(res.json<{ status: string }>().status, 'pass')
     }
-    const detailed = (await app.inject({ url: '/health' })).json<{ status: string; service: string; version: string; checks: Record<string, { status: string; latencyMs: number }> }>()
-    assert.equal(detailed.service, 'svc')
-    assert.equal(detailed.version, '1.2.3')
-    const postgres = detailed.checks.postgres
+    type Check = { componentId?: string; componentType: string; observedValue: number; observedUnit: string; status: string; time: string; output?: string }
+    const detailed = (await app.inject({ url: '/health' })).json<{ status: string; serviceId: string; releaseId: string; checks: Record<string, Check[]> }>()
+    assert.equal(detailed.serviceId, 'svc')
+    assert.equal(detailed.releaseId, '1.2.3')
+    const postgres = detailed.checks['postgres:responseTime']?.[0]
     assert.ok(postgres)
     assert.equal(postgres.status, 'pass')
-    assert.equal(typeof postgres.latencyMs, 'number')
+    assert.equal(postgres.componentId, 'postgres')
+    assert.equal(postgres.observedUnit, 'ms')
+    assert.equal(typeof postgres.observedValue, 'number')
+    assert.ok(!Number.isNaN(Date.parse(postgres.time)))
+    assert.equal(detailed.checks.uptime?.[0]?.observedUnit, 's')
 
     up = false
     const ready = await app.inject({ url: '/health/ready' })
     assert.equal(ready.statusCode, 503)
-    const body = ready.json<{ status: string; checks: Record<string, { message: string }> }>()
+    const body = ready.json<{ status: string; output: string; checks: Record<string, Check[]> }>()
     assert.equal(body.status, 'fail')
-    assert.match(body.checks.postgres?.message ?? '', /ECONNREFUSED/)
+    assert.match(body.checks['postgres:responseTime']?.[0]?.output ?? '', /ECONNREFUSED/)
+    assert.match(body.output, /postgres: connect ECONNREFUSED/)
     assert.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'liveness does not depend on dependencies')
     await app.close()
   })

@@ -19,33 +19,41 @@ export interface HealthPluginOptions extends HealthOptions {
 
 const HEALTH_JSON = 'application/health+json; charset=utf-8'
 const checkSchema = {
-  type: 'object',
-  properties: {
-    status: { type: 'string', enum: ['pass', 'warn', 'fail'] },
-    critical: { type: 'boolean' },
-    latencyMs: { type: 'number' },
-    message: { type: 'string' },
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: {
+      componentId: { type: 'string' },
+      componentType: { type: 'string' },
+      observedValue: { type: 'number' },
+      observedUnit: { type: 'string' },
+      status: { type: 'string', enum: ['pass', 'warn', 'fail'] },
+      time: { type: 'string' },
+      output: { type: 'string' },
+    },
+    required: ['status'],
   },
-  required: ['status', 'latencyMs'],
 } as const
 const reportSchema = {
   type: 'object',
+  description: 'draft-inadvisable-health-check: application/health+json',
   properties: {
     status: { type: 'string', enum: ['pass', 'warn', 'fail'] },
+    releaseId: { type: 'string' },
+    serviceId: { type: 'string' },
+    description: { type: 'string' },
+    notes: { type: 'array', items: { type: 'string' } },
+    output: { type: 'string' },
     checks: { type: 'object', additionalProperties: checkSchema },
-    checkedAt: { type: 'string' },
-    service: { type: 'string' },
-    version: { type: 'string' },
-    environment: { type: 'string' },
-    uptimeS: { type: 'number' },
-    shuttingDown: { type: 'boolean' },
   },
   required: ['status'],
 } as const
 
 /**
- * Health endpoints in the shape of the IETF health-check draft (`application/health+json`,
- * status `pass`/`warn`/`fail`):
+ * Health endpoints in the shape of the IETF health-check draft
+ * (draft-inadvisable-health-check, `application/health+json`, status `pass`/`warn`/`fail`,
+ * `checks` keyed `<dependency>:responseTime` with the latency as `observedValue` in `ms` and
+ * the reason as `output`):
  * - `GET /health/live`: the process answers (stays 200 during shutdown so it is not killed early);
  * - `GET /health/ready` and `GET /ready`: every critical dependency passes and we are not
  *   shutting down, else 503 with the reasons;
@@ -63,20 +71,37 @@ export const healthPlugin = fp<HealthPluginOptions>(
     const startedAt = Date.now()
     const exposeDetails = options.exposeDetails
 
+    // The IETF health-check draft's shape: one array per "component:measurement" key, the
+    // response time in `observedValue`/`observedUnit`, the reason in `output`.
     const view = (report: HealthReport, detailed: boolean): Record<string, unknown> => {
-      const checks: Record<string, unknown> = {}
+      const checks: Record<string, unknown[]> = {}
+      const failures: string[] = []
       for (const [name, check] of Object.entries(report.checks)) {
-        checks[name] = exposeDetails || check.message === undefined ? check : { ...check, message: undefined }
+        const entry: Record<string, unknown> = {
+          componentId: name,
+          componentType: check.componentType,
+          observedValue: check.latencyMs,
+          observedUnit: 'ms',
+          status: check.status,
+          time: report.checkedAt,
+        }
+        if (check.message !== undefined && exposeDetails) entry.output = check.message
+        if (check.status === 'fail') failures.push(exposeDetails && check.message !== undefined ? `${name}: ${check.message}` : name)
+        checks[`${name}:responseTime`] = [entry]
       }
       const status = registry.shuttingDown ? 'fail' : report.status
-      const body: Record<string, unknown> = { status, checks, checkedAt: report.checkedAt }
-      if (registry.shuttingDown) body.shuttingDown = true
+      const body: Record<string, unknown> = { status }
+      if (registry.shuttingDown) body.notes = ['shutting down']
+      if (failures.length > 0) body.output = `failing: ${failures.join('; ')}`.slice(0, 1000)
       if (detailed) {
-        if (options.service?.name !== undefined) body.service = options.service.name
-        if (options.service?.version !== undefined) body.version = options.service.version
-        if (options.service?.environment !== undefined) body.environment = options.service.environment
-        body.uptimeS = Math.round((Date.now() - startedAt) / 1000)
+        if (options.service?.version !== undefined) body.releaseId = options.service.version
+        if (options.service?.name !== undefined) body.serviceId = options.service.name
+        if (options.service?.environment !== undefined) body.description = `${options.service.name ?? 'service'} (${options.service.environment})`
+        checks.uptime = [
+          { componentType: 'system', observedValue: Math.round((Date.now() - startedAt) / 100) / 10, observedUnit: 's', status: 'pass', time: new Date().toISOString() },
+        ]
       }
+      body.checks = checks
       return body
     }
 
@@ -98,7 +123,7 @@ export const healthPlugin = fp<HealthPluginOptions>(
     )
 
     const ready = async (_request: unknown, reply: FastifyReply): Promise<FastifyReply> => {
-      if (registry.shuttingDown) return send(reply, { status: 'fail', shuttingDown: true, checks: {} })
+      if (registry.shuttingDown) return send(reply, { status: 'fail', notes: ['shutting down'], checks: {} })
       return send(reply, view(await registry.check(), false))
     }
     app.get('/health/ready', { schema: schema('Readiness: every critical dependency passes.') }, ready)

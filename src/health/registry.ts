@@ -4,6 +4,8 @@ export type HealthStatus = 'pass' | 'warn' | 'fail'
 
 export interface CheckReport {
   status: HealthStatus
+  /** The health-check draft's componentType: `datastore`, `component`, `system`, ... */
+  componentType: string
   /** Whether a failure makes the service unready (non-critical failures only warn). */
   critical: boolean
   latencyMs: number
@@ -28,12 +30,15 @@ export interface RegisterCheckOptions {
   critical?: boolean
   /** Overrides the registry's timeout for this check. */
   timeoutMs?: number
+  /** Reported as the draft's `componentType` (default `component`; stores use `datastore`). */
+  componentType?: string
 }
 
 interface Entry {
   check: HealthCheck
   critical: boolean
   timeoutMs: number
+  componentType: string
 }
 
 /**
@@ -64,7 +69,12 @@ export class HealthRegistry {
   /** Adds a dependency check. Names are unique; registering one twice is a configuration error. */
   register(name: string, check: HealthCheck, options: RegisterCheckOptions = {}): void {
     if (this.#entries.has(name)) throw new ConfigError([{ path: `health.checks.${name}`, message: 'is already registered' }])
-    this.#entries.set(name, { check, critical: options.critical ?? true, timeoutMs: options.timeoutMs ?? this.#timeoutMs })
+    this.#entries.set(name, {
+      check,
+      critical: options.critical ?? true,
+      timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+      componentType: options.componentType ?? 'component',
+    })
     this.#cached = undefined
   }
 
@@ -124,11 +134,11 @@ async function runOne(entry: Entry): Promise<CheckReport> {
   try {
     // Raced as well as signalled: a check that ignores its signal still cannot hang a probe.
     const result = await Promise.race([entry.check(controller.signal), timeout])
-    const report: CheckReport = { status: result?.status ?? 'pass', critical: entry.critical, latencyMs: elapsed(started) }
+    const report: CheckReport = { status: result?.status ?? 'pass', componentType: entry.componentType, critical: entry.critical, latencyMs: elapsed(started) }
     if (result?.message !== undefined) report.message = result.message
     return report
   } catch (error) {
-    return { status: 'fail', critical: entry.critical, latencyMs: elapsed(started), message: describe(error) }
+    return { status: 'fail', componentType: entry.componentType, critical: entry.critical, latencyMs: elapsed(started), message: describe(error) }
   } finally {
     clearTimeout(timer)
   }

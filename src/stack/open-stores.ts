@@ -127,10 +127,10 @@ export async function openStores(config: BackbeatConfig, options: OpenStoresOpti
 
     // Registered only once every store is open, so a failed start leaves no check behind
     // that would report a store this process never managed to use.
-    health.register(sql.kind, sql.healthCheck)
-    if (redis !== undefined) health.register('redis', redis.healthCheck)
-    if (memcached !== undefined) health.register('memcached', memcached.healthCheck, { critical: false })
-    if (nats !== undefined) health.register('nats', nats.healthCheck, { critical: false })
+    health.register(sql.kind, sql.healthCheck, { componentType: 'datastore' })
+    if (redis !== undefined) health.register('redis', redis.healthCheck, { componentType: 'datastore' })
+    if (memcached !== undefined) health.register('memcached', memcached.healthCheck, { critical: false, componentType: 'datastore' })
+    if (nats !== undefined) health.register('nats', nats.healthCheck, { critical: false, componentType: 'component' })
 
     let closing: Promise<void> | undefined
     return {

@@ -87,7 +87,7 @@ describe('stack: each capability plugin registers alone', () => {
     app.health.register('x', async () => ({ status: 'pass' }))
     const res = await app.inject({ url: '/health' })
     assert.equal(res.statusCode, 200)
-    assert.equal(res.json<{ checks: Record<string, unknown> }>().checks.x !== undefined, true)
+    assert.equal(res.json<{ checks: Record<string, unknown> }>().checks['x:responseTime'] !== undefined, true)
     await app.close()
   })
 

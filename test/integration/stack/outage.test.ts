@@ -61,9 +61,9 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
   it('is ready with both dependencies up', async () => {
     const { res } = await timed('/health/ready')
     assert.equal(res.statusCode, 200, res.body)
-    const body = res.json<{ checks: Record<string, { status: string }> }>()
-    assert.equal(body.checks.postgres?.status, 'pass')
-    assert.equal(body.checks.redis?.status, 'pass')
+    const checks = res.json<{ checks: Record<string, { status: string }[]> }>().checks
+    assert.equal(checks['postgres:responseTime']?.[0]?.status, 'pass')
+    assert.equal(checks['redis:responseTime']?.[0]?.status, 'pass')
   })
 
   it('answers 503 problem+json and fails readiness with the reason when PostgreSQL goes away, then recovers', async () => {
@@ -79,10 +79,12 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
       const ready = await timed('/health/ready')
       assert.ok(ready.ms < 3000, `readiness took ${ready.ms} ms`)
       assert.equal(ready.res.statusCode, 503)
-      const checks = ready.res.json<{ checks: Record<string, { status: string; message?: string }> }>().checks
-      assert.equal(checks.postgres?.status, 'fail')
-      assert.ok((checks.postgres.message ?? '').length > 0, 'the reason is given')
-      assert.equal(checks.redis?.status, 'pass')
+      const checks = ready.res.json<{ checks: Record<string, { status: string; output?: string }[]> }>().checks
+      const postgres = checks['postgres:responseTime']?.[0]
+      assert.ok(postgres)
+      assert.equal(postgres.status, 'fail')
+      assert.ok((postgres.output ?? '').length > 0, 'the reason is given')
+      assert.equal(checks['redis:responseTime']?.[0]?.status, 'pass')
     } finally {
       pgProxy.resume()
     }
@@ -102,9 +104,11 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
       const ready = await timed('/health/ready')
       assert.ok(ready.ms < 3000, `readiness took ${ready.ms} ms`)
       assert.equal(ready.res.statusCode, 503)
-      const checks = ready.res.json<{ checks: Record<string, { status: string; message?: string }> }>().checks
-      assert.equal(checks.redis?.status, 'fail')
-      assert.ok((checks.redis.message ?? '').length > 0)
+      const checks = ready.res.json<{ checks: Record<string, { status: string; output?: string }[]> }>().checks
+      const redis = checks['redis:responseTime']?.[0]
+      assert.ok(redis)
+      assert.equal(redis.status, 'fail')
+      assert.ok((redis.output ?? '').length > 0)
     } finally {
       redisProxy.resume()
     }
