@@ -16,7 +16,7 @@ const serverSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1').describe('Interface to listen on.'),
   port: z.number().int().min(0).max(65_535).default(8080).describe('TCP port (0 picks a free one).'),
   bodyLimitBytes: z.number().int().positive().max(1024 ** 3).default(1024 * 1024).describe('Largest accepted request body; larger ones get 413 ERR_HTTP_BODY_TOO_LARGE.'),
-  requestTimeoutMs: z.number().int().min(0).default(30_000).describe('Node `requestTimeout`: a request whose headers and body have not all arrived within this gets 408 (0 = off). Node checks every 30 s, so the cut comes up to 30 s later.'),
+  requestTimeoutMs: z.number().int().min(0).default(30_000).describe('Node `requestTimeout`: a request whose headers and body have not all arrived within this gets 408 (0 = off); checked every second.'),
   keepAliveTimeoutMs: z.number().int().min(0).default(72_000).describe('Idle keep-alive sockets close after this; keep it above your load balancer\'s idle timeout.'),
   trustProxy: z.union([z.boolean(), z.string().min(1), z.number().int().min(0)]).default(false).describe('Fastify `trustProxy`: false, true, a hop count or a comma-separated list of proxy addresses/CIDRs.'),
 })

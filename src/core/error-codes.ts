@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   ERR_HTTP_CONTENT_LENGTH_INVALID: spec(400, 'validation', 'Invalid Content-Length', 'The Content-Length header does not match the body.'),
   ERR_HTTP_HEADER_INVALID: spec(400, 'validation', 'Invalid header', 'A request header is malformed.'),
   ERR_HTTP_REQUEST_ID_INVALID: spec(400, 'validation', 'Invalid request ID', 'X-Request-ID must be 1 to {maxLength} characters of A-Z, a-z, 0-9 and - _ . : / + = @.'),
+  ERR_HTTP_HOST_REQUIRED: spec(400, 'validation', 'Host header required', 'HTTP/1.1 requests must carry exactly one Host header.'),
   ERR_HTTP_HEADER_TOO_LARGE: spec(431, 'validation', 'Request headers too large', 'The request headers exceed the server limit.'),
   ERR_HTTP_TIMEOUT: spec(408, 'validation', 'Request timeout', 'The request was not received in time.'),
   ERR_HTTP_SHUTTING_DOWN: spec(503, 'dependency', 'Service unavailable', 'The server is shutting down; retry on another instance.'),

@@ -222,6 +222,12 @@ describe('http: requests the HTTP parser rejects', () => {
     assert.match(response, /"code":"ERR_HTTP_HEADER_TOO_LARGE"/)
   })
 
+  it('answers an HTTP/1.1 request without Host with 400 problem+json', async () => {
+    const response = await raw('GET /items/1 HTTP/1.1\r\nConnection: close\r\n\r\n')
+    assert.match(response, /^HTTP\/1\.1 400 /)
+    assert.match(response, /"code":"ERR_HTTP_HOST_REQUIRED"/)
+  })
+
   it('answers a garbage request line with 400 problem+json', async () => {
     const response = await raw('HELLO\r\n\r\n')
     assert.match(response, /^HTTP\/1\.1 400 /)

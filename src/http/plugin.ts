@@ -82,6 +82,10 @@ export const httpPlugin = fp<HttpPluginOptions>(
     function rejectEarly(request: FastifyRequest): BackbeatError | undefined {
       if (hasInvalidRequestId(request.raw)) return new BackbeatError('ERR_HTTP_REQUEST_ID_INVALID', { params: { maxLength } })
       if (closing) return new BackbeatError('ERR_HTTP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } })
+      // RFC 9112 §3.2: an HTTP/1.1 request without a Host header gets 400.
+      if (request.headers.host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor === 1) {
+        return new BackbeatError('ERR_HTTP_HOST_REQUIRED')
+      }
       const encoding = request.headers['content-encoding']
       // RFC 9110 §8.4: a coding the server does not decode gets 415 with Accept-Encoding.
       if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {

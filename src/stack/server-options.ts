@@ -48,6 +48,13 @@ export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | 
     // Our request-logging plugin writes the one completion line per request.
     logController: new LogController({ disableRequestLogging: true }),
     schemaController: { compilersFactory: { buildValidator: strictBodyValidators } },
+    http: {
+      // Node checks request timeouts every 30 s by default, so a 30 s timeout fired after up
+      // to 60 s; checking every second keeps requestTimeoutMs what clients experience.
+      connectionsCheckingInterval: 1000,
+      // Node answers a missing Host with a bare 400; the http plugin answers problem+json.
+      requireHostHeader: !config.http.enabled,
+    },
   }
   if (logger !== undefined && config.logging.enabled) {
     const backbeatLogger = 'writeRequestLine' in logger ? logger : undefined
