@@ -21,11 +21,13 @@ try {
 }
 
 try {
-  const { listen } = await createMusicApp(config)
+  const { app, listen } = await createMusicApp(config)
   // Listens, and installs graceful shutdown (SIGTERM/SIGINT) when enabled.
   const url = await listen()
   const docs = config.openapi.enabled ? ` (${config.openapi.ui ? 'docs: /docs' : 'OpenAPI: /openapi.json'})` : ''
-  process.stdout.write(`Backbeat music API listening on ${url}${docs}\n`)
+  // With JSON logs on stdout, stdout stays JSON: the banner is a log line there.
+  if (config.logging.enabled && config.logging.format === 'json' && config.logging.file === undefined) app.log.info({ url }, `Backbeat music API listening${docs}`)
+  else process.stdout.write(`Backbeat music API listening on ${url}${docs}\n`)
 } catch (err) {
   fail(1, `music API failed to start: ${err instanceof Error ? err.message : String(err)}`)
 }

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   ERR_HTTP_BAD_REQUEST: spec(400, 'validation', 'Bad request', 'The request could not be understood.'),
   ERR_HTTP_ROUTE_NOT_FOUND: spec(404, 'not_found', 'Not found', 'No route matches {method} {path}.'),
   ERR_HTTP_METHOD_NOT_ALLOWED: spec(405, 'validation', 'Method not allowed', '{method} is not allowed on {path}; allowed: {allow}.'),
+  ERR_HTTP_METHOD_NOT_IMPLEMENTED: spec(501, 'validation', 'Method not implemented', 'The request method is not one this server implements.'),
   ERR_HTTP_BODY_MALFORMED: spec(400, 'validation', 'Malformed body', 'The request body is not valid {format}, or uses a forbidden key such as __proto__.'),
   ERR_HTTP_BODY_EMPTY: spec(400, 'validation', 'Empty body', 'The request declares a JSON body but sent none.'),
   ERR_HTTP_BODY_TOO_LARGE: spec(413, 'validation', 'Body too large', 'The request body exceeds the limit of {limit} bytes.'),

@@ -228,6 +228,12 @@ describe('http: requests the HTTP parser rejects', () => {
     assert.match(response, /"code":"ERR_HTTP_HOST_REQUIRED"/)
   })
 
+  it('answers an unknown method with 501 problem+json (RFC 9110 §9.1)', async () => {
+    const response = await raw('FOO /items/1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert.match(response, /^HTTP\/1\.1 501 /)
+    assert.match(response, /"code":"ERR_HTTP_METHOD_NOT_IMPLEMENTED"/)
+  })
+
   it('answers a garbage request line with 400 problem+json', async () => {
     const response = await raw('HELLO\r\n\r\n')
     assert.match(response, /^HTTP\/1\.1 400 /)

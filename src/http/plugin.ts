@@ -182,6 +182,8 @@ export function createClientErrorHandler(
         ? 'ERR_HTTP_HEADER_TOO_LARGE'
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? 'ERR_HTTP_TIMEOUT'
+          : error.code === 'HPE_INVALID_METHOD' && hasWellFormedRequestLine(error)
+            ? 'ERR_HTTP_METHOD_NOT_IMPLEMENTED'
           : error.code === 'HPE_INVALID_HEADER_TOKEN' || error.code === 'HPE_INVALID_HEADER_VALUE' || error.code === 'HPE_CR_EXPECTED' || error.code === 'HPE_LF_EXPECTED'
             ? 'ERR_HTTP_HEADER_INVALID'
             : 'ERR_HTTP_BAD_REQUEST'
@@ -199,4 +201,11 @@ export function createClientErrorHandler(
     }
     socket.destroy(error)
   }
+}
+
+/** A method Node does not know on an otherwise valid request line is 501, not garbage. */
+function hasWellFormedRequestLine(error: NodeJS.ErrnoException & { rawPacket?: Buffer }): boolean {
+  const head = error.rawPacket?.subarray(0, 8192).toString('latin1') ?? ''
+  const line = head.slice(0, head.indexOf('\r\n') === -1 ? head.length : head.indexOf('\r\n'))
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/1\.[01]$/.test(line)
 }
