@@ -7,7 +7,7 @@ export interface LogSinkOptions {
   dest: string | number
   /** Buffered lines are written at least this often. */
   flushIntervalMs: number
-  /** A write is started once this many bytes are buffered. */
+  /** A write is started once this many bytes are buffered (default 256 KiB). */
   chunkBytes?: number
   /**
    * Most bytes held while the disk or pipe falls behind. Past it, writing blocks (a
@@ -48,7 +48,7 @@ export class LogSink extends EventEmitter {
 
   constructor(options: LogSinkOptions) {
     super()
-    this.#chunkBytes = options.chunkBytes ?? 64 * 1024
+    this.#chunkBytes = options.chunkBytes ?? 256 * 1024
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024
     this.#active = Buffer.allocUnsafe(this.#chunkBytes * 2)
     if (typeof options.dest === 'number') {
