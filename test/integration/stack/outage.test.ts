@@ -52,6 +52,16 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
     await admin.close()
   })
 
+  /** Polls `url` for up to 5 s until it answers 200; returns the last status. */
+  const statusOnceRecovered = async (url: string): Promise<number> => {
+    let status = 0
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await music.app.inject({ url })).statusCode
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    return status
+  }
+
   const timed = async (url: string) => {
     const started = performance.now()
     const res = await music.app.inject({ url })
@@ -88,12 +98,7 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
     } finally {
       pgProxy.resume()
     }
-    let recovered = 0
-    for (let i = 0; i < 50 && recovered !== 200; i++) {
-      recovered = (await music.app.inject({ url: '/v1/tracks?limit=1' })).statusCode
-      if (recovered !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-    assert.equal(recovered, 200)
+    assert.equal(await statusOnceRecovered('/v1/tracks?limit=1'), 200)
     assert.equal((await music.app.inject({ url: '/health/ready' })).statusCode, 200)
   })
 
@@ -112,11 +117,6 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
     } finally {
       redisProxy.resume()
     }
-    let status = 0
-    for (let i = 0; i < 50 && status !== 200; i++) {
-      status = (await music.app.inject({ url: '/health/ready' })).statusCode
-      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-    assert.equal(status, 200)
+    assert.equal(await statusOnceRecovered('/health/ready'), 200)
   })
 })
