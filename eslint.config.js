@@ -31,8 +31,8 @@ export default defineConfig(
   },
   {
     // Plain JavaScript entry points: no type information to check against.
-    files: ['bin/*.js', '*.js'],
+    files: ['bin/*.js', '*.js', 'scripts/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
 )
