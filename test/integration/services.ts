@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis'
 import { Socket } from 'node:net'
 
 /**
@@ -97,4 +98,18 @@ function reachable(host: string, port: number): Promise<void> {
 
 function redact(value: string): string {
   return value.replace(/\/\/[^@/]*@/, '//***@')
+}
+
+/**
+ * Deletes the keys under `prefix` with SCAN (never KEYS, which blocks a shared Redis, and
+ * never FLUSHALL). Glob characters in the prefix are escaped.
+ */
+export async function deleteRedisKeysByPrefix(client: Redis, prefix: string): Promise<void> {
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+    if (keys.length > 0) await client.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
 }

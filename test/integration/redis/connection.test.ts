@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { BackbeatError } from '../../../src/core/index.ts'
 import { RedisConnection, RedisKeyValueStore } from '../../../src/stores/index.ts'
-import { requireRedisUrl } from '../services.ts'
+import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
 import { TcpProxy } from '../tcp-proxy.ts'
 
 const PREFIX = `bbtest:conn:${process.pid}:`
@@ -16,8 +16,7 @@ before(async () => {
 })
 
 after(async () => {
-  const keys = await admin.keys(`${PREFIX}*`)
-  if (keys.length > 0) await admin.del(...keys)
+  await deleteRedisKeysByPrefix(admin, PREFIX)
   await admin.quit()
 })
 

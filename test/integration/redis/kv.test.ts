@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import { after, before } from 'node:test'
 import { RedisConnection, RedisKeyValueStore } from '../../../src/stores/index.ts'
 import { describeKeyValueStore } from '../../../src/testing/index.ts'
-import { requireRedisUrl } from '../services.ts'
+import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
 
 // Everything this file writes lives under this prefix (connection keyPrefix + store prefix).
 const FILE_PREFIX = `bbtest:kv:${process.pid}:`
@@ -15,7 +15,7 @@ before(async () => {
 })
 
 after(async () => {
-  await deleteByPrefix(admin, FILE_PREFIX)
+  await deleteRedisKeysByPrefix(admin, FILE_PREFIX)
   await admin.quit()
 })
 
@@ -27,18 +27,8 @@ describeKeyValueStore('RedisKeyValueStore', async ({ prefix }) => {
     ttlMs: 200,
     expiryGraceMs: 50,
     cleanup: async () => {
-      await deleteByPrefix(admin, FILE_PREFIX + prefix)
+      await deleteRedisKeysByPrefix(admin, FILE_PREFIX + prefix)
       await connection.close()
     },
   }
 })
-
-async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`
-  let cursor = '0'
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
-    if (keys.length > 0) await client.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
-}
