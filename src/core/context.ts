@@ -11,6 +11,8 @@ export interface RequestContext {
   spanId?: string
   tenantId?: string
   userId?: string
+  /** The API key the request was made with (its ID, never the secret). */
+  apiKeyId?: string
   locale?: string
 }
 

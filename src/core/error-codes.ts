@@ -23,11 +23,16 @@ export interface ErrorCodeSpec {
   readonly detail: string
   /** The server-side message (logs, `error.message`) when it should say more than `detail`. */
   readonly log?: string
+  /** A registered problem type URI to use instead of Backbeat's own (`problemTypeBaseUri` + slug). */
+  readonly type?: string
 }
 
 function spec(status: number, category: ErrorCategory, title: string, detail: string, log?: string): ErrorCodeSpec {
   return log === undefined ? { status, category, title, detail } : { status, category, title, detail, log }
 }
+
+/** Problem types registered by draft-ietf-httpapi-ratelimit-headers-10 (IANA HTTP Problem Types). */
+const IANA_PROBLEM_TYPES = 'https://iana.org/assignments/http-problem-types#'
 
 export const ERROR_CODES = {
   // ── HTTP protocol and request shape ────────────────────────────────────────────
@@ -57,6 +62,19 @@ export const ERROR_CODES = {
   ERR_RESOURCE_NOT_FOUND: spec(404, 'not_found', 'Resource not found', '{resource} {id} was not found.'),
   ERR_RESOURCE_CONFLICT: spec(409, 'conflict', 'Conflict', '{reason}'),
   ERR_RESOURCE_PRECONDITION_FAILED: spec(412, 'conflict', 'Precondition failed', '{reason}'),
+
+  // ── Edge protection ───────────────────────────────────────────────────────────
+  ERR_RATE_LIMITED: { ...spec(429, 'rate_limit', 'Quota Exceeded', 'Too many requests; retry after {retryAfterS} s.'), type: `${IANA_PROBLEM_TYPES}quota-exceeded` },
+  ERR_RATE_LIMIT_UNAVAILABLE: { ...spec(503, 'dependency', 'Temporary Reduced Capacity', 'Requests are being refused while the rate-limit store is unreachable; retry later.'), type: `${IANA_PROBLEM_TYPES}temporary-reduced-capacity` },
+  ERR_EDGE_TOO_MANY_CONCURRENT: spec(429, 'rate_limit', 'Too many concurrent requests', 'This client already has {limit} requests in progress; retry when one completes.'),
+  ERR_EDGE_IP_DENIED: spec(403, 'security', 'Forbidden', 'Requests from this address are not allowed.'),
+  ERR_EDGE_COUNTRY_DENIED: spec(403, 'security', 'Forbidden', 'Requests from this location are not allowed.'),
+  ERR_EDGE_URI_TOO_LONG: spec(414, 'validation', 'URI too long', 'The request target exceeds the limit of {limit} bytes.'),
+  ERR_EDGE_TOO_MANY_HEADERS: spec(431, 'validation', 'Too many request headers', 'The request has more than {limit} header fields.'),
+  ERR_EDGE_JSON_TOO_DEEP: spec(400, 'validation', 'JSON nested too deeply', 'The JSON body nests deeper than {limit} levels.'),
+  ERR_EDGE_JSON_TOO_MANY_KEYS: spec(400, 'validation', 'Too many JSON members', 'The JSON body has more than {limit} object members in total.'),
+  ERR_CORS_ORIGIN_DENIED: spec(403, 'security', 'Origin not allowed', 'Cross-origin requests from this origin are not allowed.'),
+  ERR_CSP_REPORT_INVALID: spec(400, 'validation', 'Invalid CSP report', 'The body is not a CSP violation report.'),
 
   // ── Dependencies ──────────────────────────────────────────────────────────────
   ERR_DEPENDENCY_UNAVAILABLE: spec(503, 'dependency', 'Dependency unavailable', 'A service this request needs is unavailable.'),

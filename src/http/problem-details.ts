@@ -35,11 +35,14 @@ export const englishMessages: MessageLookup = (code, params) => {
 }
 
 /**
- * The `type` URI of a code: `base` + a slug (`ERR_HTTP_BODY_TOO_LARGE` → `http-body-too-large`).
+ * The `type` URI of a code: a registered type when the catalogue names one (ERR_RATE_LIMITED
+ * is IANA's `quota-exceeded`), else `base` + a slug (`ERR_HTTP_BODY_TOO_LARGE` → `http-body-too-large`).
  *
  * @example problemType('https://backbeat.dev/problems/', 'ERR_VALIDATION_FAILED')
  */
 export function problemType(base: string, code: ErrorCode): string {
+  const registered: string | undefined = (ERROR_CODES[code] as { type?: string }).type
+  if (registered !== undefined) return registered
   return base + code.slice(4).toLowerCase().replaceAll('_', '-')
 }
 

@@ -2,7 +2,8 @@ import memjs from 'memjs'
 import { z } from 'zod'
 import type { BackbeatError } from '../core/index.ts'
 import type { HealthCheck, HealthCheckable } from '../core/index.ts'
-import { connectionName, durationMs, parseOptions } from './options.ts'
+import { parseOptions } from '../core/index.ts'
+import { connectionName, durationMs } from './options.ts'
 import { isTimeoutCode, notConnectedError, probe, storeError, withTimeout, type FailureSite } from './store-errors.ts'
 
 const SERVER = /^[^\s,:]+(:\d{1,5})?$/

@@ -2,7 +2,8 @@ import { LRUCache } from 'lru-cache'
 import { z } from 'zod'
 import { systemClock, type Clock } from '../core/index.ts'
 import { assertIncrement, assertTtl, notAnIntegerError, type KeyValueStore } from './key-value-store.ts'
-import { parseOptions } from './options.ts'
+import { parseOptions } from '../core/index.ts'
+
 
 const memoryOptionsSchema = z.object({
   maxEntries: z.number().int().positive().default(10_000),

@@ -1,7 +1,8 @@
 import { connect, type NatsConnection as NatsClient } from '@nats-io/transport-node'
 import { z } from 'zod'
 import type { HealthCheck, HealthCheckable } from '../core/index.ts'
-import { connectionName, durationMs, parseOptions, urlWithProtocol } from './options.ts'
+import { parseOptions } from '../core/index.ts'
+import { connectionName, durationMs, urlWithProtocol } from './options.ts'
 import { backoffDelayMs, isTimeoutCode, notConnectedError, probe, storeError, withTimeout, type FailureSite } from './store-errors.ts'
 
 const natsOptionsSchema = z.object({

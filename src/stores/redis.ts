@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis'
 import { z } from 'zod'
 import type { HealthCheck, HealthCheckable } from '../core/index.ts'
-import { connectionName, durationMs, parseOptions, urlWithProtocol } from './options.ts'
+import { parseOptions } from '../core/index.ts'
+import { connectionName, durationMs, urlWithProtocol } from './options.ts'
 import {
   backoffDelayMs,
   isTimeoutCode,
