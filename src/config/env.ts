@@ -75,6 +75,13 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   bind('BACKBEAT_HEALTH_TIMEOUT_MS', 'health.checkTimeoutMs', int),
   bind('BACKBEAT_REQUEST_ID_ON_INVALID', 'http.requestId.onInvalid', lower),
   bind('BACKBEAT_DOCS_UI', 'openapi.ui', bool),
+  bind('BACKBEAT_CORS_ORIGINS', 'cors.origins', list),
+  bind('BACKBEAT_CORS_CREDENTIALS', 'cors.credentials', bool),
+  bind('BACKBEAT_RATE_LIMIT_ENABLED', 'rateLimit.enabled', bool),
+  bind('BACKBEAT_RATE_LIMIT_STORE', 'rateLimit.store', lower),
+  bind('BACKBEAT_IP_ALLOW', 'limits.ip.allow', list),
+  bind('BACKBEAT_IP_DENY', 'limits.ip.deny', list),
+  bind('BACKBEAT_HSTS_PRELOAD', 'securityHeaders.hsts.preload', bool),
 ]
 
 /** Variables read by the loader itself rather than mapped onto an option. */

@@ -12,6 +12,10 @@ export const PRESET_DEFAULTS: Readonly<Record<PresetName, BackbeatConfigInput>> 
     health: { enabled: false },
     shutdown: { enabled: true },
     openapi: { enabled: false, ui: false },
+    securityHeaders: { enabled: false },
+    cors: { enabled: false },
+    limits: { enabled: false },
+    rateLimit: { enabled: false },
   },
   development: {
     environment: 'development',

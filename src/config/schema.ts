@@ -3,6 +3,10 @@ import { healthOptionsSchema, shutdownOptionsSchema } from '../health/index.ts'
 import { httpOptionsSchema } from '../http/index.ts'
 import { loggingOptionsSchema } from '../logging/index.ts'
 import { openapiOptionsSchema } from '../openapi/index.ts'
+import { corsOptionsSchema } from '../cors/index.ts'
+import { securityHeadersOptionsSchema } from '../headers/index.ts'
+import { limitsOptionsSchema } from '../limits/index.ts'
+import { rateLimitOptionsSchema } from '../ratelimit/index.ts'
 
 export const PRESETS = ['bare', 'development', 'production'] as const
 export type PresetName = (typeof PRESETS)[number]
@@ -18,6 +22,8 @@ const serverSchema = z.strictObject({
   bodyLimitBytes: z.number().int().positive().max(1024 ** 3).default(1024 * 1024).describe('Largest accepted request body; larger ones get 413 ERR_HTTP_BODY_TOO_LARGE.'),
   requestTimeoutMs: z.number().int().min(0).default(30_000).describe('Node `requestTimeout`: a request whose headers and body have not all arrived within this gets 408 (0 = off); checked every second.'),
   keepAliveTimeoutMs: z.number().int().min(0).default(72_000).describe('Idle keep-alive sockets close after this; keep it above your load balancer\'s idle timeout.'),
+  headersTimeoutMs: z.number().int().min(1_000).max(300_000).default(10_000).describe('Node `headersTimeout`: a client must send its complete request headers within this (slowloris defence); 408 otherwise.'),
+  maxHeaderSizeBytes: z.number().int().min(1_024).max(1024 * 1024).default(16_384).describe('Largest request line plus headers; larger gets 431 ERR_HTTP_HEADER_TOO_LARGE.'),
   trustProxy: z.union([z.boolean(), z.string().min(1), z.number().int().min(0)]).default(false).describe('Fastify `trustProxy`: false, true, a hop count or a comma-separated list of proxy addresses/CIDRs.'),
 })
 
@@ -72,6 +78,10 @@ export const configSchema = z.strictObject({
   health: healthOptionsSchema.prefault({}),
   shutdown: shutdownOptionsSchema.prefault({}),
   openapi: openapiOptionsSchema.prefault({}),
+  securityHeaders: securityHeadersOptionsSchema.prefault({}),
+  cors: corsOptionsSchema.prefault({}),
+  limits: limitsOptionsSchema.prefault({}),
+  rateLimit: rateLimitOptionsSchema.prefault({}),
   stores: storesSchema.prefault({}),
   auth: authSchema.prefault({}),
   i18n: i18nSchema.prefault({}),

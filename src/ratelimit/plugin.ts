@@ -10,6 +10,7 @@ import {
   type Clock,
   type HealthCheck,
   type IpGrouping,
+  type RequestContext,
   type SecurityEventSink,
 } from '../core/index.ts'
 import type { RedisConnection } from '../stores/index.ts'
@@ -219,17 +220,17 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
           return (request) => `route:${request.method} ${request.routeOptions.url ?? '(unmatched)'}`
         case 'user':
           return (request) => {
-            const id = request.requestContext.userId
+            const id = contextOf(request)?.userId
             return id === undefined ? byIp(request) : `user:${id}`
           }
         case 'apiKey':
           return (request) => {
-            const id = request.requestContext.apiKeyId
+            const id = contextOf(request)?.apiKeyId
             return id === undefined ? byIp(request) : `apikey:${id}`
           }
         case 'tenant':
           return (request) => {
-            const id = request.requestContext.tenantId
+            const id = contextOf(request)?.tenantId
             return id === undefined ? byIp(request) : `tenant:${id}`
           }
       }
@@ -309,8 +310,13 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       if (storeInstance === undefined) await store.close()
     })
   },
-  { name: 'backbeat-ratelimit', fastify: '5.x', dependencies: ['backbeat-http'] },
+  { name: 'backbeat-ratelimit', fastify: '5.x' },
 )
+
+/** The request context, when the http plugin (which creates it) is registered. */
+function contextOf(request: FastifyRequest): RequestContext | null {
+  return request.requestContext
+}
 
 function buildStore(options: RateLimitOptions, redis: RedisConnection | undefined): RateLimitStore {
   if (options.store === 'redis' && redis === undefined) throw new ConfigError([{ path: 'rateLimit.store', message: 'is redis but no Redis connection was given (set stores.redisUrl / REDIS_URL)' }])

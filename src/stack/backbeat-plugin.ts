@@ -1,5 +1,12 @@
 import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
 import type { BackbeatConfig } from '../config/index.ts'
+import { SecurityEventLog, type SecurityEvent } from '../core/index.ts'
+import { corsPlugin } from '../cors/index.ts'
+import { securityHeadersPlugin } from '../headers/index.ts'
+import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
+import { rateLimitPlugin, type RateLimitKeyFunction } from '../ratelimit/index.ts'
+import type { RedisConnection } from '../stores/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
 import { requestLoggingPlugin } from '../logging/index.ts'
@@ -18,6 +25,23 @@ export interface BackbeatPluginOptions {
    * which writes completion lines itself (createBackbeatApp sets it).
    */
   completionLinesFromServerOptions?: boolean
+  /** The shared Redis: rate-limit counters and blocks live there when given. */
+  redis?: RedisConnection
+  /** Where security events go; defaults to a bounded in-memory log (`app.securityEvents`). */
+  securityEvents?: SecurityEventLog
+  /** Functions behind `custom:<name>` rate-limit key parts. */
+  rateLimitKeyFunctions?: Readonly<Record<string, RateLimitKeyFunction>>
+  /** Requests for which this returns true are never rate limited. */
+  rateLimitAllow?: (request: FastifyRequest) => boolean
+  /** Resolves client addresses to countries for `limits.countries`. */
+  countryResolver?: CountryResolver
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The latest security events (rate-limit blocks, denied addresses, CSP reports, ...). */
+    securityEvents: SecurityEventLog
+  }
 }
 
 /**
@@ -26,8 +50,13 @@ export interface BackbeatPluginOptions {
  * 1. http: request ID, request context, timing header, problem+json errors, 404/405;
  * 2. request logging: one completion line per request (written by the server's log
  *    controller when the server was built by backbeatServerOptions with a BackbeatLogger);
- * 3. openapi: /openapi.json and /docs (before any route, so it documents them all);
- * 4. health: /health/live, /health/ready, /ready, /health.
+ * 3. security headers: on every response, errors included; the CSP report endpoint;
+ * 4. CORS: preflights answered here, before limits, so refusals carry CORS headers;
+ * 5. limits: address/country rules, URI length, header count, per-client concurrency,
+ *    JSON shape (after parsing);
+ * 6. rate limit: policies keyed on address/route in onRequest, on identity in preHandler;
+ * 7. openapi: /openapi.json and /docs (before any route, so it documents them all);
+ * 8. health: /health/live, /health/ready, /ready, /health.
  * Register it before your routes.
  *
  * @example
@@ -35,7 +64,8 @@ export interface BackbeatPluginOptions {
  * await app.register(backbeat, { config })
  */
 export const backbeat = fp<BackbeatPluginOptions>(
-  async (app, { config, health, messages, service, completionLinesFromServerOptions = false }) => {
+  async (app, options) => {
+    const { config, health, messages, service, completionLinesFromServerOptions = false } = options
     if (config.http.enabled) {
       await app.register(httpPlugin, { ...config.http, bodyLimitBytes: config.server.bodyLimitBytes, ...(messages === undefined ? {} : { messages }) })
     }
@@ -44,11 +74,35 @@ export const backbeat = fp<BackbeatPluginOptions>(
     if (config.logging.enabled && !completionLinesFromServerOptions) {
       await app.register(requestLoggingPlugin, { requestCompletion: config.logging.requestCompletion, slowRequestMs: config.logging.slowRequestMs })
     }
+    const registry = health ?? new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
+    const events = options.securityEvents ?? new SecurityEventLog()
+    app.decorate('securityEvents', events)
+    const securityEvents = (event: SecurityEvent): void => {
+      events.record(event)
+      app.log.warn({ securityEvent: event.type, severity: event.severity, details: event.details, clientIp: event.clientIp }, `security event: ${event.type}`)
+    }
+    await app.register(securityHeadersPlugin, { ...config.securityHeaders, securityEvents })
+    await app.register(corsPlugin, config.cors)
+    await app.register(limitsPlugin, {
+      ...config.limits,
+      securityEvents,
+      grouping: { ipv4PrefixLength: config.rateLimit.ipv4PrefixLength, ipv6PrefixLength: config.rateLimit.ipv6PrefixLength },
+      ...(options.countryResolver === undefined ? {} : { countryResolver: options.countryResolver }),
+    })
+    await app.register(rateLimitPlugin, {
+      ...config.rateLimit,
+      ...(config.rateLimit.store !== 'memory' && options.redis !== undefined ? { redis: options.redis } : {}),
+      ...(options.rateLimitKeyFunctions === undefined ? {} : { keyFunctions: options.rateLimitKeyFunctions }),
+      ...(options.rateLimitAllow === undefined ? {} : { allow: options.rateLimitAllow }),
+      securityEvents,
+      registerHealthCheck: (name, check) => {
+        registry.register(name, check, { critical: false })
+      },
+    })
     await app.register(openapiPlugin, {
       ...config.openapi,
       ...(service?.description === undefined ? {} : { description: service.description }),
     })
-    const registry = health ?? new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
     await app.register(healthPlugin, {
       ...config.health,
       registry,

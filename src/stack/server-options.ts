@@ -52,6 +52,10 @@ export function backbeatServerOptions(config: BackbeatConfig, logger?: Logger | 
       // Node checks request timeouts every 30 s by default, so a 30 s timeout fired after up
       // to 60 s; checking every second keeps requestTimeoutMs what clients experience.
       connectionsCheckingInterval: 1000,
+      // Slow clients: complete headers within headersTimeoutMs (Node requires it to be no
+      // longer than requestTimeout), and a bound on request line plus headers.
+      headersTimeout: config.server.requestTimeoutMs > 0 ? Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs) : config.server.headersTimeoutMs,
+      maxHeaderSize: config.server.maxHeaderSizeBytes,
       // Node answers a missing Host with a bare 400; the http plugin answers problem+json.
       requireHostHeader: !config.http.enabled,
     },
