@@ -286,6 +286,12 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       })
     }
 
+    // A route naming an unknown policy or a bad cost fails when it is declared, not when hit.
+    app.addHook('onRoute', (route) => {
+      const rateLimit = (route.config as { rateLimit?: false | RouteRateLimit } | undefined)?.rateLimit
+      if (rateLimit !== undefined) buildPlan(rateLimit)
+    })
+
     app.addHook('onRequest', (request, reply, done) => {
       const plan = planOf(request)
       if (plan === null || plan.early.length === 0 || isAllowed(request)) {
