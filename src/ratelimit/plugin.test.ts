@@ -27,7 +27,8 @@ function items(field: string | string[] | number | undefined): Record<string, Re
   assert.equal(typeof field, 'string', 'one field line')
   const out: Record<string, Record<string, unknown>> = {}
   for (const member of parseList(field as string)) {
-    const [value, params] = member as Item
+    const value: unknown = (member as Item)[0]
+    const params: Map<string, unknown> = (member as Item)[1]
     assert.equal(typeof value, 'string', 'each item is an sf-string naming the policy')
     out[value as string] = Object.fromEntries(params)
   }
@@ -72,7 +73,7 @@ describe('rate limiting over HTTP', () => {
     assert.equal(retryAfter, 12, 'one GCRA emission interval: 60 s / 5')
     const limit = items(res.headers.ratelimit).burst
     assert.equal(limit?.r, 0)
-    assert.ok(retryAfter >= Number(limit?.t))
+    assert.ok(retryAfter >= Number(limit.t))
     // Security headers and CORS-exposable headers are on the refusal too.
     assert.equal(res.headers['x-content-type-options'], 'nosniff')
     await app.close()

@@ -66,7 +66,7 @@ describe('CORS in a real browser (headless Chromium)', () => {
   it('lets a page on an allowed origin read a response, and our exposed headers, without credentials', async () => {
     const result = await fromPage(allowedOrigin, async (url) => {
       const res = await fetch(`${url}/v1/whoami`)
-      return { status: res.status, body: (await res.json()) as unknown, requestId: res.headers.get('x-request-id'), rateLimit: res.headers.get('ratelimit') }
+      return { status: res.status, body: (await res.json()), requestId: res.headers.get('x-request-id'), rateLimit: res.headers.get('ratelimit') }
     })
     const r = result as { status: number; body: { cookie: null }; requestId: string | null; rateLimit: string | null }
     assert.equal(r.status, 200)
@@ -78,9 +78,9 @@ describe('CORS in a real browser (headless Chromium)', () => {
   it('lets a page on an allowed origin send credentials and a preflighted PUT', async () => {
     const result = await fromPage(allowedOrigin, async (url) => {
       await fetch(`${url}/v1/session`, { method: 'POST', credentials: 'include' })
-      const who = (await (await fetch(`${url}/v1/whoami`, { credentials: 'include' })).json()) as unknown
+      const who = (await (await fetch(`${url}/v1/whoami`, { credentials: 'include' })).json())
       const put = await fetch(`${url}/v1/playlists/7`, { method: 'PUT', credentials: 'include', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Road trip' }) })
-      return { who, put: (await put.json()) as unknown }
+      return { who, put: (await put.json()) }
     })
     assert.deepEqual(result, { who: { cookie: 'sid=listener-42' }, put: { id: '7', body: { name: 'Road trip' } } })
   })
