@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import { quietApp } from '../../test/helpers/quiet-app.ts'
 import { parseConfig, type BackbeatConfigInput } from '../config/index.ts'
-import { createLogger } from '../logging/index.ts'
-import { createBackbeatApp } from '../stack/index.ts'
 import { OriginMatcher } from './index.ts'
 
-const sink = () => new Writable({ write: (_c, _e, cb) => cb() })
-
 async function appWith(cors: NonNullable<BackbeatConfigInput['cors']>): Promise<FastifyInstance> {
-  const config = parseConfig({ preset: 'production', shutdown: { enabled: false }, cors })
-  const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink() }) })
+  const app = await quietApp({ cors })
   app.get('/v1/tracks', async () => ({ items: [] }))
   app.put('/v1/playlists/:id', async () => ({ ok: true }))
   await app.ready()

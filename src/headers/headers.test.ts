@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import { quietApp } from '../../test/helpers/quiet-app.ts'
 import { parseConfig, type BackbeatConfigInput } from '../config/index.ts'
-import { createLogger } from '../logging/index.ts'
-import { createBackbeatApp } from '../stack/index.ts'
-
-const sink = () => new Writable({ write: (_c, _e, cb) => cb() })
 
 async function appWith(overrides: BackbeatConfigInput = {}): Promise<FastifyInstance> {
-  const config = parseConfig({ preset: 'production', shutdown: { enabled: false }, ...overrides })
-  const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink() }) })
+  const app = await quietApp(overrides)
   app.get('/v1/tracks', async () => ({ items: [] }))
   app.get('/ops', { config: { securityHeaders: { preset: 'html' } } }, async (_request, reply) => reply.type('text/html').send(`<script nonce="${reply.cspNonce}"></script>`))
   app.get('/embed', { config: { securityHeaders: { frameOptions: 'SAMEORIGIN', contentSecurityPolicy: { 'default-src': ["'none'"], 'frame-ancestors': ["'self'"] } } } }, async () => ({}))

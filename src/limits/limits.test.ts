@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import { quietApp } from '../../test/helpers/quiet-app.ts'
 import { parseConfig, type BackbeatConfigInput } from '../config/index.ts'
-import { createLogger } from '../logging/index.ts'
-import { createBackbeatApp, type BackbeatPluginOptions } from '../stack/index.ts'
-import { checkJsonShape } from './index.ts'
+import { checkJsonShape, type CountryResolver } from './index.ts'
 
-const sink = () => new Writable({ write: (_c, _e, cb) => cb() })
-
-async function appWith(limits: NonNullable<BackbeatConfigInput['limits']>, extra: Partial<BackbeatPluginOptions> = {}): Promise<{ app: FastifyInstance; release: () => void }> {
-  const config = parseConfig({ preset: 'production', shutdown: { enabled: false }, limits })
-  const { app } = await createBackbeatApp(config, { ...extra, logger: createLogger(config.logging, { destination: sink() }) })
+async function appWith(limits: NonNullable<BackbeatConfigInput['limits']>, extra: { countryResolver?: CountryResolver } = {}): Promise<{ app: FastifyInstance; release: () => void }> {
+  const app = await quietApp({ limits }, extra)
   let release: () => void = () => undefined
   const gate = new Promise<void>((resolve) => {
     release = resolve

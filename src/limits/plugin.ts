@@ -56,8 +56,9 @@ export const limitsPlugin = fp<LimitsPluginOptions>(
 
     app.addHook('onRequest', (request, _reply, done) => {
       const ip = request.ip
-      if ((allowIps.size > 0 && !allowIps.has(ip)) || (denyIps.size > 0 && denyIps.has(ip))) {
-        done(deny(request, 'ip_denied', { list: allowIps.size > 0 && !allowIps.has(ip) ? 'not-allowed' : 'denied' }))
+      const notAllowed = allowIps.size > 0 && !allowIps.has(ip)
+      if (notAllowed || (denyIps.size > 0 && denyIps.has(ip))) {
+        done(deny(request, 'ip_denied', { list: notAllowed ? 'not-allowed' : 'denied' }))
         return
       }
       if (checkCountries && countryResolver !== undefined) {

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { parseList, type Item } from 'structured-headers'
+import { quietApp } from '../../test/helpers/quiet-app.ts'
 import { parseConfig, type BackbeatConfigInput } from '../config/index.ts'
-import { createLogger } from '../logging/index.ts'
-import { createBackbeatApp } from '../stack/index.ts'
-import type { BackbeatPluginOptions } from '../stack/index.ts'
 import { ConfigError } from '../core/index.ts'
 
-const sink = () => new Writable({ write: (_c, _e, cb) => cb() })
-
-async function appWith(overrides: BackbeatConfigInput, extra: Partial<BackbeatPluginOptions> = {}): Promise<FastifyInstance> {
-  const config = parseConfig({ preset: 'production', shutdown: { enabled: false }, ...overrides })
-  const { app } = await createBackbeatApp(config, { ...extra, logger: createLogger(config.logging, { destination: sink() }) })
+async function appWith(overrides: BackbeatConfigInput): Promise<FastifyInstance> {
+  const app = await quietApp(overrides)
   app.get('/v1/tracks', async () => ({ items: [] }))
   app.post('/v1/agent/ask', { config: { rateLimit: { policies: ['burst', 'ai'], cost: 10 } } }, async () => ({ answer: 42 }))
   app.get('/v1/free', { config: { rateLimit: false } }, async () => ({ ok: true }))
@@ -121,8 +115,7 @@ describe('rate limiting over HTTP', () => {
 
   it('keys identity policies on the user after authentication, falling back to the address', async () => {
     // Stand-in for the identity capability: it sets userId in the request context.
-    const config = parseConfig({ preset: 'production', shutdown: { enabled: false }, rateLimit: { policies } })
-    const { app: app2 } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink() }) })
+    const app2 = await quietApp({ rateLimit: { policies } })
     app2.addHook('onRequest', async (request) => {
       const user = request.headers['x-test-user']
       if (typeof user === 'string') request.requestContext.userId = user
@@ -167,8 +160,7 @@ describe('rate limiting over HTTP', () => {
   })
 
   it('refuses, when the route is declared, a route naming a policy that does not exist', async () => {
-    const config = parseConfig({ preset: 'production', shutdown: { enabled: false } })
-    const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink() }) })
+    const app = await quietApp()
     assert.throws(() => app.get('/x', { config: { rateLimit: { policies: ['missing'] } } }, async () => ({})), { code: 'ERR_CONFIG_INVALID' })
     assert.throws(() => app.get('/y', { config: { rateLimit: { cost: -1 } } }, async () => ({})), { code: 'ERR_CONFIG_INVALID' })
     await app.close()

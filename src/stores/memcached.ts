@@ -1,8 +1,7 @@
 import memjs from 'memjs'
 import { z } from 'zod'
-import type { BackbeatError } from '../core/index.ts'
+import { parseOptions, type BackbeatError } from '../core/index.ts'
 import type { HealthCheck, HealthCheckable } from '../core/index.ts'
-import { parseOptions } from '../core/index.ts'
 import { connectionName, durationMs } from './options.ts'
 import { isTimeoutCode, notConnectedError, probe, storeError, withTimeout, type FailureSite } from './store-errors.ts'
 

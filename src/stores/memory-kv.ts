@@ -1,8 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { z } from 'zod'
-import { systemClock, type Clock } from '../core/index.ts'
+import { parseOptions, systemClock, type Clock } from '../core/index.ts'
 import { assertIncrement, assertTtl, notAnIntegerError, type KeyValueStore } from './key-value-store.ts'
-import { parseOptions } from '../core/index.ts'
 
 
 const memoryOptionsSchema = z.object({

@@ -1,7 +1,6 @@
 import { connect, type NatsConnection as NatsClient } from '@nats-io/transport-node'
 import { z } from 'zod'
-import type { HealthCheck, HealthCheckable } from '../core/index.ts'
-import { parseOptions } from '../core/index.ts'
+import { parseOptions, type HealthCheck, type HealthCheckable } from '../core/index.ts'
 import { connectionName, durationMs, urlWithProtocol } from './options.ts'
 import { backoffDelayMs, isTimeoutCode, notConnectedError, probe, storeError, withTimeout, type FailureSite } from './store-errors.ts'
 

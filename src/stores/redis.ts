@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis'
 import { z } from 'zod'
-import type { HealthCheck, HealthCheckable } from '../core/index.ts'
-import { parseOptions } from '../core/index.ts'
+import { parseOptions, type HealthCheck, type HealthCheckable } from '../core/index.ts'
 import { connectionName, durationMs, urlWithProtocol } from './options.ts'
 import {
   backoffDelayMs,

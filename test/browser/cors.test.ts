@@ -2,13 +2,10 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { chromium, type Browser } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
-import { parseConfig } from '../../src/config/index.ts'
-import { createLogger } from '../../src/logging/index.ts'
-import { createBackbeatApp } from '../../src/stack/index.ts'
+import { quietBackbeatApp } from '../helpers/quiet-app.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -35,8 +32,7 @@ before(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does this)`)
   allowedOrigin = await pageServer()
   otherOrigin = await pageServer()
-  const config = parseConfig({ preset: 'production', shutdown: { enabled: false }, server: { port: 0 }, cors: { origins: [allowedOrigin], credentials: true } })
-  const built = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: new Writable({ write: (_c, _e, cb) => cb() }) }) })
+  const built = await quietBackbeatApp({ server: { port: 0 }, cors: { origins: [allowedOrigin], credentials: true } })
   api = built.app
   api.post('/v1/session', async (_request, reply) => reply.header('set-cookie', 'sid=listener-42; Path=/; HttpOnly; SameSite=Lax').send({ ok: true }))
   api.get('/v1/whoami', async (request) => ({ cookie: request.headers.cookie ?? null }))

@@ -1,0 +1,25 @@
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { parseConfig, type BackbeatConfig, type BackbeatConfigInput } from '../../src/config/index.ts'
+import { createLogger } from '../../src/logging/index.ts'
+import { createBackbeatApp, type BackbeatApp, type CreateBackbeatAppOptions } from '../../src/stack/index.ts'
+
+/** The production preset without graceful shutdown, with `overrides` on top. */
+export function productionConfig(overrides: BackbeatConfigInput = {}): BackbeatConfig {
+  return parseConfig({ preset: 'production', shutdown: { enabled: false }, ...overrides })
+}
+
+/**
+ * The whole Backbeat stack from the production preset (plus `overrides`), logging to
+ * nowhere: what the edge tests drive with `inject()`. Routes are added by the caller.
+ */
+export async function quietApp(overrides: BackbeatConfigInput = {}, options: Omit<CreateBackbeatAppOptions, 'logger'> = {}): Promise<FastifyInstance> {
+  return (await quietBackbeatApp(overrides, options)).app
+}
+
+/** Like {@link quietApp}, returning `listen` and the rest of the BackbeatApp too. */
+export async function quietBackbeatApp(overrides: BackbeatConfigInput = {}, options: Omit<CreateBackbeatAppOptions, 'logger'> = {}): Promise<BackbeatApp> {
+  const config = productionConfig(overrides)
+  const logger = createLogger(config.logging, { destination: new Writable({ write: (_c, _e, cb) => cb() }) })
+  return createBackbeatApp(config, { ...options, logger })
+}
