@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 import type { BackbeatConfigInput, PresetName } from 'backbeat'
 import { measure, type RunMeasurement } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
-import { formatInt, formatPercent, formatTable, median } from './stats.ts'
+import { formatInt, formatPercent, formatTable, median, rotate } from './stats.ts'
 
 /** The issue's target: production keeps at least this share of bare's req/s in scenario (a). */
 const TARGET_RATIO = 0.85
@@ -279,12 +279,6 @@ async function startTargets(scenarios: Scenario[], settings: Settings): Promise<
     }),
   )
   return targets
-}
-
-/** Rotates `items` left by `by`, so each variant takes every position across rounds. */
-function rotate<T>(items: readonly T[], by: number): T[] {
-  const n = items.length
-  return items.map((_, i) => items[(i + by) % n] as T)
 }
 
 function describeRun(m: RunMeasurement): string {

@@ -35,3 +35,9 @@ export function formatInt(value: number): string {
 export function formatPercent(ratio: number): string {
   return Number.isFinite(ratio) ? `${(ratio * 100).toFixed(1)} %` : 'n/a'
 }
+
+/** Rotates `items` left by `by`, so each variant takes every position across rounds. */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  const n = items.length
+  return items.map((_, i) => items[(i + by) % n] as T)
+}

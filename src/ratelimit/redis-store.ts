@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Redis } from 'ioredis'
 import type { RedisConnection } from '../stores/index.ts'
 import type { Decision, PenaltyRule, RateLimitRule } from './algorithms.ts'
 import { RATE_LIMIT_SCRIPT } from './redis-script.ts'
@@ -37,10 +38,11 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#callerClock = options.clock === 'caller'
   }
 
-  async consume(key: string, rule: RateLimitRule, cost: number, nowMs: number, penalty?: PenaltyRule): Promise<Decision> {
-    const reply = await this.#run('consume', 'c', key, rule, cost, nowMs, penalty)
-    const [allowed, remaining, resetMs, retryAfterMs, block] = reply as [number, number, number, number, number]
-    return { allowed: allowed === 1, limit: rule.limit, remaining, resetMs, retryAfterMs, blocked: block !== 0, blockStarted: block === 2 }
+  consume(key: string, rule: RateLimitRule, cost: number, nowMs: number, penalty?: PenaltyRule): Promise<Decision> {
+    return this.#run('consume', 'c', key, rule, cost, nowMs, penalty).then((reply) => {
+      const [allowed, remaining, resetMs, retryAfterMs, block] = reply as [number, number, number, number, number]
+      return { allowed: allowed === 1, limit: rule.limit, remaining, resetMs, retryAfterMs, blocked: block !== 0, blockStarted: block === 2 }
+    })
   }
 
   async refund(key: string, rule: RateLimitRule, cost: number, nowMs: number): Promise<void> {
@@ -62,34 +64,50 @@ export class RedisRateLimitStore implements RateLimitStore {
     return [tag + rule.name, `${tag}!penalty`]
   }
 
-  async #run(operation: string, mode: string, key: string, rule: RateLimitRule, cost: number, nowMs: number, penalty: PenaltyRule | undefined): Promise<unknown> {
+  /** One EVALSHA; the script is sent in full only when Redis answers NOSCRIPT. */
+  #run(operation: string, mode: string, key: string, rule: RateLimitRule, cost: number, nowMs: number, penalty: PenaltyRule | undefined): Promise<unknown> {
     const [stateKey, penaltyKey] = this.keysOf(key, rule)
-    const args = [
-      mode,
-      this.#callerClock ? String(nowMs) : '',
-      ALGORITHM_CODE[rule.algorithm],
-      String(rule.limit),
-      String(rule.windowMs),
-      String(rule.burst),
-      String(cost),
-      String(penalty?.rejections ?? 0),
-      String(penalty?.windowMs ?? 0),
-      String(penalty?.blockMs ?? 0),
-      String(penalty?.maxBlockMs ?? 0),
-    ]
+    const r = ruleArgs(rule)
+    const p = penalty === undefined ? NO_PENALTY : penaltyArgs(penalty)
+    const args = [stateKey, penaltyKey, mode, this.#callerClock ? String(nowMs) : '', r[0], r[1], r[2], r[3], cost === 1 ? '1' : String(cost), p[0], p[1], p[2], p[3]] as const
+    let client: Redis
     try {
-      const client = this.#connection.client
-      try {
-        return await client.evalsha(SCRIPT_SHA, 2, stateKey, penaltyKey, ...args)
-      } catch (err) {
-        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-        // First use on this Redis (or after SCRIPT FLUSH / a failover): send the script once.
-        return await client.eval(RATE_LIMIT_SCRIPT, 2, stateKey, penaltyKey, ...args)
-      }
+      client = this.#connection.client
     } catch (err) {
-      throw this.#connection.wrap(`ratelimit ${operation}`, err)
+      return Promise.reject(this.#connection.wrap(`ratelimit ${operation}`, err))
     }
+    return client.evalsha(SCRIPT_SHA, 2, ...args).catch((err: unknown) => {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw this.#connection.wrap(`ratelimit ${operation}`, err)
+      // First use on this Redis (or after SCRIPT FLUSH / a failover): send the script once.
+      return client.eval(RATE_LIMIT_SCRIPT, 2, ...args).catch((retryErr: unknown) => {
+        throw this.#connection.wrap(`ratelimit ${operation}`, retryErr)
+      })
+    })
   }
+}
+
+type Quad = readonly [string, string, string, string]
+const NO_PENALTY: Quad = ['0', '0', '0', '0']
+// Rules and penalties are immutable once built, so their script arguments are formatted once.
+const RULE_ARGS = new WeakMap<RateLimitRule, Quad>()
+const PENALTY_ARGS = new WeakMap<PenaltyRule, Quad>()
+
+function ruleArgs(rule: RateLimitRule): Quad {
+  let args = RULE_ARGS.get(rule)
+  if (args === undefined) {
+    args = [ALGORITHM_CODE[rule.algorithm], String(rule.limit), String(rule.windowMs), String(rule.burst)]
+    RULE_ARGS.set(rule, args)
+  }
+  return args
+}
+
+function penaltyArgs(penalty: PenaltyRule): Quad {
+  let args = PENALTY_ARGS.get(penalty)
+  if (args === undefined) {
+    args = [String(penalty.rejections), String(penalty.windowMs), String(penalty.blockMs), String(penalty.maxBlockMs)]
+    PENALTY_ARGS.set(penalty, args)
+  }
+  return args
 }
 
 /**
