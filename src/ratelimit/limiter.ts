@@ -1,6 +1,7 @@
-import { circuitBreaker, ConsecutiveBreaker, handleAll, timeout, TimeoutStrategy, wrap, CircuitState, type IPolicy } from 'cockatiel'
+import { circuitBreaker, ConsecutiveBreaker, handleAll, CircuitState, type CircuitBreakerPolicy } from 'cockatiel'
 import { systemClock, type Clock } from '../core/index.ts'
 import type { Decision, PenaltyRule, RateLimitRule } from './algorithms.ts'
+import { withTimeout } from '../stores/index.ts'
 import { MemoryRateLimitStore } from './memory-store.ts'
 import type { RateLimitStore } from './store.ts'
 
@@ -90,7 +91,8 @@ export class RateLimiter {
   readonly #penalty: PenaltyRule | undefined
   readonly #now: Clock
   readonly #remote: boolean
-  readonly #guard: IPolicy | undefined
+  readonly #breaker: CircuitBreakerPolicy
+  readonly #timeoutMs: number
   readonly #breakerState: () => CircuitState
   readonly #insurance: MemoryRateLimitStore
   readonly #insuranceFactor: number
@@ -121,7 +123,10 @@ export class RateLimiter {
       this.#onEvent({ type: 'breaker-closed', store: kind })
     })
     this.#breakerState = () => breaker.state
-    this.#guard = this.#remote ? wrap(breaker, timeout(options.breaker?.timeoutMs ?? 250, TimeoutStrategy.Aggressive)) : undefined
+    this.#breaker = breaker
+    // A plain timer rather than cockatiel's timeout policy: that one allocates an
+    // AbortController and a DOMException per call, a measurable cost on every request.
+    this.#timeoutMs = options.breaker?.timeoutMs ?? 250
   }
 
   /** `closed` while the store answers; `open` while its failures are being bypassed. */
@@ -160,8 +165,9 @@ export class RateLimiter {
   async #remoteDecision(c: PolicyCheck, cost: number, now: number): Promise<PolicyOutcome> {
     const penalty = c.policy.penalize ? this.#penalty : undefined
     try {
-      const guard = this.#guard as IPolicy
-      const decision = await guard.execute(() => this.store.consume(c.key, c.policy, cost, now, penalty))
+      const decision = await this.#breaker.execute(() =>
+        withTimeout(Promise.resolve(this.store.consume(c.key, c.policy, cost, now, penalty)), this.#timeoutMs, () => new Error(`the ${this.store.kind} store did not answer within ${this.#timeoutMs} ms`)),
+      )
       return { policy: c.policy, key: c.key, decision, source: 'store' }
     } catch (err) {
       this.stats.storeErrors++

@@ -7,6 +7,7 @@ export type KeyPart = (typeof KEY_PARTS)[number]
 
 const POLICY_NAME = /^[a-z][a-z0-9_-]{0,63}$/
 const MAX_WINDOW_S = 366 * 24 * 3600
+const GCRA_MAX_PER_SECOND = 100_000
 
 const policySchema = z
   .strictObject({
@@ -22,6 +23,12 @@ const policySchema = z
     penalize: z.boolean().default(true).describe('Count rejections under this policy towards a penalty block (when `penalty.enabled`).'),
   })
   .refine((p) => p.burst === undefined || p.algorithm === 'gcra', { message: '`burst` applies to the gcra algorithm only', path: ['burst'] })
+  // GCRA keeps one timestamp in epoch milliseconds; a double resolves those to ~0.25 µs, so an
+  // emission interval under 10 µs would be rounded away (the limiter would stop counting).
+  .refine((p) => p.algorithm !== 'gcra' || p.limit <= p.windowS * GCRA_MAX_PER_SECOND, {
+    message: `gcra allows at most ${String(GCRA_MAX_PER_SECOND)} units per second per client (limit / windowS); use a longer window or a window algorithm`,
+    path: ['limit'],
+  })
 
 export type RateLimitPolicyOptions = z.infer<typeof policySchema>
 

@@ -292,23 +292,29 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       if (rateLimit !== undefined) buildPlan(rateLimit)
     })
 
-    app.addHook('onRequest', (request, reply, done) => {
-      const plan = planOf(request)
-      if (plan === null || plan.early.length === 0 || isAllowed(request)) {
-        done()
-        return
-      }
-      run(request, reply, plan, plan.early, true, done)
-    })
+    // Each hook only exists when some policy needs it: a hook costs every request.
+    const all = [...policies.values()]
+    if (all.some((p) => p.early)) {
+      app.addHook('onRequest', (request, reply, done) => {
+        const plan = planOf(request)
+        if (plan === null || plan.early.length === 0 || isAllowed(request)) {
+          done()
+          return
+        }
+        run(request, reply, plan, plan.early, true, done)
+      })
+    }
 
-    app.addHook('preHandler', (request, reply, done) => {
-      const plan = planOf(request)
-      if (plan === null || plan.late.length === 0 || isAllowed(request)) {
-        done()
-        return
-      }
-      run(request, reply, plan, plan.late, plan.early.length === 0, done)
-    })
+    if (all.some((p) => !p.early)) {
+      app.addHook('preHandler', (request, reply, done) => {
+        const plan = planOf(request)
+        if (plan === null || plan.late.length === 0 || isAllowed(request)) {
+          done()
+          return
+        }
+        run(request, reply, plan, plan.late, plan.early.length === 0, done)
+      })
+    }
 
     app.addHook('onClose', async () => {
       limiter.close()
