@@ -34,9 +34,10 @@ export interface HeaderSet {
 
 /**
  * Builds the header set for `options` (global settings plus a route's overrides).
- * `reportPath` adds report-uri / report-to pointing at the CSP report endpoint.
+ * `reportPath` adds report-uri / report-to pointing at the CSP report endpoint, on HTML
+ * responses only unless `reportOnApi`.
  */
-export function buildHeaderSet(global: SecurityHeadersOptions, route: RouteSecurityHeaders, reportPath: string | undefined): HeaderSet {
+export function buildHeaderSet(global: SecurityHeadersOptions, route: RouteSecurityHeaders, reportPath: string | undefined, reportOnApi = false): HeaderSet {
   // Route values win where set; an explicit undefined keeps the global value.
   const o = { ...global }
   for (const [name, value] of Object.entries(route)) if (value !== undefined) (o as Record<string, unknown>)[name] = value
@@ -60,7 +61,7 @@ export function buildHeaderSet(global: SecurityHeadersOptions, route: RouteSecur
   let csp: HeaderSet['csp']
   if (o.contentSecurityPolicy !== false) {
     const directives: Record<string, readonly string[]> = { ...(o.contentSecurityPolicy ?? (html ? HTML_CSP : API_CSP)) }
-    if (reportPath !== undefined) {
+    if (reportPath !== undefined && (html || reportOnApi)) {
       directives['report-uri'] = [reportPath]
       directives['report-to'] = ['csp-endpoint']
       fixed.push(['reporting-endpoints', `csp-endpoint="${reportPath}"`])

@@ -18,7 +18,8 @@ describe('security headers', () => {
   it('puts the JSON API defaults on every response, errors included', async () => {
     const app = await appWith()
     for (const res of [await app.inject({ url: '/v1/tracks' }), await app.inject({ url: '/nowhere' })]) {
-      assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'; report-uri /security/csp-reports; report-to csp-endpoint")
+      assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'")
+      assert.equal(res.headers['reporting-endpoints'], undefined, 'JSON is never rendered: no report endpoint advertised')
       assert.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains')
       assert.equal(res.headers['x-content-type-options'], 'nosniff')
       assert.equal(res.headers['x-frame-options'], 'DENY')
@@ -55,10 +56,20 @@ describe('security headers', () => {
       assert.match(csp, /object-src 'none'/)
       assert.match(csp, /base-uri 'none'/)
       assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/)
+      assert.match(csp, /; report-uri \/security\/csp-reports; report-to csp-endpoint$/)
+      assert.equal(res.headers['reporting-endpoints'], 'csp-endpoint="/security/csp-reports"')
       assert.equal(res.body, `<script nonce="${nonce}"></script>`)
       nonces.add(nonce)
     }
     assert.equal(nonces.size, 3)
+    await app.close()
+  })
+
+  it('advertises the report endpoint on JSON responses too when cspReports.advertiseOn is all', async () => {
+    const app = await appWith({ securityHeaders: { cspReports: { advertiseOn: 'all' } } })
+    const res = await app.inject({ url: '/v1/tracks' })
+    assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'; report-uri /security/csp-reports; report-to csp-endpoint")
+    assert.equal(res.headers['reporting-endpoints'], 'csp-endpoint="/security/csp-reports"')
     await app.close()
   })
 

@@ -1,11 +1,17 @@
 import { z } from 'zod'
 
 /** Powerful features denied by default: an API never needs them, and a page should opt in. */
+/**
+ * Features denied by default: the powerful ones (those a browser asks the user for, or that
+ * reach devices, sensors, payment or credentials). Features browsers do not recognise
+ * (ambient-light-sensor, battery, document-domain) are left out because listing them only
+ * fills consoles with warnings, and harmless presentation features (autoplay, fullscreen,
+ * picture-in-picture) because denying them protects nothing. The header is sent on every
+ * response, so its length is a per-request cost too.
+ */
 export const DENIED_FEATURES = [
-  'accelerometer', 'ambient-light-sensor', 'autoplay', 'battery', 'bluetooth', 'camera', 'display-capture', 'document-domain',
-  'encrypted-media', 'fullscreen', 'gamepad', 'geolocation', 'gyroscope', 'hid', 'idle-detection', 'local-fonts', 'magnetometer',
-  'microphone', 'midi', 'payment', 'picture-in-picture', 'publickey-credentials-get', 'screen-wake-lock', 'serial', 'usb',
-  'web-share', 'xr-spatial-tracking',
+  'accelerometer', 'bluetooth', 'camera', 'display-capture', 'geolocation', 'gyroscope', 'hid', 'idle-detection', 'local-fonts',
+  'magnetometer', 'microphone', 'midi', 'payment', 'publickey-credentials-get', 'screen-wake-lock', 'serial', 'usb', 'xr-spatial-tracking',
 ] as const
 
 const directiveName = z.string().regex(/^[a-z][a-z-]*$/, 'CSP directive names are lower-case words such as script-src')
@@ -50,6 +56,10 @@ export const securityHeadersOptionsSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true).describe('Accept CSP violation reports and record them as security events.'),
       path: z.string().regex(/^\/[\w\-/.]*$/, 'must be an absolute path').default('/security/csp-reports').describe('Endpoint receiving reports (report-uri and Reporting API).'),
+      advertiseOn: z
+        .enum(['html', 'all'])
+        .default('html')
+        .describe('Responses whose CSP names the endpoint (report-uri, report-to and Reporting-Endpoints): `html` pages only (JSON is never rendered, so it never violates), or `all`.'),
       maxBodyBytes: z.number().int().min(512).max(1024 * 1024).default(16 * 1024).describe('Largest accepted report.'),
       perClientPerMinute: z.number().int().min(1).max(100_000).default(30).describe('Reports accepted per client address per minute; more get 429.'),
     })

@@ -40,7 +40,8 @@ export const securityHeadersPlugin = fp<SecurityHeadersPluginOptions>(
     const options = parseOptions('securityHeaders', securityHeadersOptionsSchema, raw)
     if (!options.enabled) return
     const reportPath = options.cspReports.enabled ? options.cspReports.path : undefined
-    const base = buildHeaderSet(options, {}, reportPath)
+    const reportOnApi = options.cspReports.advertiseOn === 'all'
+    const base = buildHeaderSet(options, {}, reportPath, reportOnApi)
     const sets = new WeakMap<object, HeaderSet | null>()
 
     const setOf = (request: FastifyRequest): HeaderSet | null => {
@@ -49,7 +50,7 @@ export const securityHeadersPlugin = fp<SecurityHeadersPluginOptions>(
       if (route === undefined) return base
       let set = sets.get(config)
       if (set === undefined) {
-        set = route === false ? null : buildHeaderSet(options, parseOptions('route config.securityHeaders', routeSecurityHeadersSchema, route), reportPath)
+        set = route === false ? null : buildHeaderSet(options, parseOptions('route config.securityHeaders', routeSecurityHeadersSchema, route), reportPath, reportOnApi)
         sets.set(config, set)
       }
       return set

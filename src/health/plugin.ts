@@ -118,7 +118,9 @@ export const healthPlugin = fp<HealthPluginOptions>(
       response: { 200: reportSchema, 503: reportSchema },
     })
 
-    app.get('/health/live', { schema: { tags: ['health'], description: 'Liveness: the process is up.', response: { 200: reportSchema } } }, (_request, reply) =>
+    // Orchestrator probes are never rate limited: a refused probe would take the instance out.
+    const probe = { rateLimit: false } as const
+    app.get('/health/live', { config: probe, schema: { tags: ['health'], description: 'Liveness: the process is up.', response: { 200: reportSchema } } }, (_request, reply) =>
       reply.header('cache-control', 'no-store').type(HEALTH_JSON).send({ status: 'pass' }),
     )
 
@@ -126,8 +128,8 @@ export const healthPlugin = fp<HealthPluginOptions>(
       if (registry.shuttingDown) return send(reply, { status: 'fail', notes: ['shutting down'], checks: {} })
       return send(reply, view(await registry.check(), false))
     }
-    app.get('/health/ready', { schema: schema('Readiness: every critical dependency passes.') }, ready)
-    app.get('/ready', { schema: schema('Alias of /health/ready.') }, ready)
+    app.get('/health/ready', { config: probe, schema: schema('Readiness: every critical dependency passes.') }, ready)
+    app.get('/ready', { config: probe, schema: schema('Alias of /health/ready.') }, ready)
     app.get('/health', { schema: schema('Detailed health of the service and each dependency.') }, async (_request, reply) =>
       send(reply, view(await registry.check(), true)),
     )

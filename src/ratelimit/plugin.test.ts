@@ -84,6 +84,14 @@ describe('rate limiting over HTTP', () => {
     await app.close()
   })
 
+  it('never limits the orchestrator probes (/health/live, /health/ready, /ready)', async () => {
+    const app = await appWith({ rateLimit: { policies: { ...policies, burst: { limit: 1, windowS: 60 } } } })
+    for (let i = 0; i < 5; i++) for (const url of ['/health/live', '/health/ready', '/ready']) assert.equal((await app.inject({ url })).statusCode, 200, url)
+    assert.equal((await app.inject({ url: '/v1/tracks' })).statusCode, 200, 'probes spent none of the quota')
+    assert.equal((await app.inject({ url: '/v1/tracks' })).statusCode, 429)
+    await app.close()
+  })
+
   it('exempts routes with rateLimit: false and allowlisted addresses', async () => {
     const app = await appWith({ rateLimit: { policies, allowlist: ['10.0.0.0/8'] } })
     for (let i = 0; i < 10; i++) assert.equal((await app.inject({ url: '/v1/free' })).statusCode, 200)
@@ -145,11 +153,14 @@ describe('rate limiting over HTTP', () => {
 
   it('refuses absurd limits and unknown policies at start-up, listing each problem', () => {
     assert.throws(
-      () => parseConfig({ rateLimit: { policies: { burst: { limit: -5, windowS: 0 }, BAD: { limit: 1, windowS: 1 }, ok: { limit: 1e12, windowS: 1, burst: 2, algorithm: 'fixed-window' } } } }),
+      () =>
+        parseConfig({
+          rateLimit: { policies: { burst: { limit: -5, windowS: 0 }, BAD: { limit: 1, windowS: 1 }, ok: { limit: 1e12, windowS: 1, burst: 2, algorithm: 'fixed-window' }, fast: { limit: 10_000_000, windowS: 60 } } },
+        }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError)
         const paths = err.issues.map((i) => i.path)
-        for (const path of ['rateLimit.policies.burst.limit', 'rateLimit.policies.burst.windowS', 'rateLimit.policies.BAD', 'rateLimit.policies.ok.limit']) {
+        for (const path of ['rateLimit.policies.burst.limit', 'rateLimit.policies.burst.windowS', 'rateLimit.policies.BAD', 'rateLimit.policies.ok.limit', 'rateLimit.policies.fast.limit']) {
           assert.ok(paths.some((p) => p.startsWith(path)), `${path} in ${paths.join(', ')}`)
         }
         return true
