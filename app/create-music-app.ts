@@ -1,5 +1,5 @@
 import { createBackbeatApp, openStores, type BackbeatApp, type BackbeatConfig, type BackbeatStores } from 'backbeat'
-import type { BackbeatLogger } from 'backbeat/logging'
+import { createLogger, type BackbeatLogger } from 'backbeat/logging'
 import { registerMusicApi } from './music/music-api.ts'
 
 /** Reported by `/health` and in the OpenAPI document. */
@@ -28,18 +28,19 @@ export interface CreateMusicAppOptions {
  * console.log(await listen())
  */
 export async function createMusicApp(config: BackbeatConfig, options: CreateMusicAppOptions = {}): Promise<MusicApp> {
-  const backbeatApp = await createBackbeatApp(config, {
-    service: { name: 'music-api', version: MUSIC_API_VERSION, description: 'Reference music-streaming API on Backbeat: catalogue, search, users and playlists in Spotify Web API shapes.' },
-    ...(options.logger === undefined ? {} : { logger: options.logger }),
-  })
-  const { app } = backbeatApp
-  let stores: BackbeatStores
+  const service = { name: 'music-api', version: MUSIC_API_VERSION, description: 'Reference music-streaming API on Backbeat: catalogue, search, users and playlists in Spotify Web API shapes.' }
+  const logger = options.logger ?? createLogger(config.logging, { base: { environment: config.environment, service: service.name } })
+  // Stores first: the stack's rate limiter keeps its counters in the same Redis, so every
+  // instance behind a load balancer shares the limits.
+  const stores = await openStores(config, { logger: logger.logger })
+  let backbeatApp: BackbeatApp
   try {
-    stores = await openStores(config, { health: backbeatApp.health, logger: app.log })
+    backbeatApp = await createBackbeatApp(config, { service, logger, stores })
   } catch (err) {
-    await app.close()
+    await stores.close()
     throw err
   }
+  const { app } = backbeatApp
   app.addHook('onClose', async () => {
     await stores.close()
   })

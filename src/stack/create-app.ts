@@ -3,6 +3,7 @@ import type { BackbeatConfig } from '../config/index.ts'
 import { HealthRegistry, installGracefulShutdown, type GracefulShutdown } from '../health/index.ts'
 import { createLogger, type BackbeatLogger } from '../logging/index.ts'
 import { backbeat, type BackbeatPluginOptions } from './backbeat-plugin.ts'
+import type { BackbeatStores } from './open-stores.ts'
 import { backbeatServerOptions } from './server-options.ts'
 
 export interface BackbeatApp {
@@ -19,6 +20,12 @@ export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'c
   logger?: BackbeatLogger
   /** Passed to graceful shutdown; tests replace `process.exit`. */
   exit?: (code: number) => void
+  /**
+   * Stores opened with `openStores(config)` beforehand: their health checks join the app's
+   * `/health`, and their Redis (unless `redis` is given) carries the rate-limit counters, so
+   * every instance sharing that Redis shares the limits. The caller still closes them.
+   */
+  stores?: BackbeatStores
 }
 
 /**
@@ -34,8 +41,10 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
   const logger = options.logger ?? createLogger(config.logging, { base: { environment: config.environment, ...(options.service?.name === undefined ? {} : { service: options.service.name }) } })
   const health = new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
   const app = Fastify(backbeatServerOptions(config, logger))
-  const { logger: _logger, exit, ...pluginOptions } = options
-  await app.register(backbeat, { ...pluginOptions, config, health, completionLinesFromServerOptions: true })
+  const { logger: _logger, exit, stores, ...pluginOptions } = options
+  if (stores !== undefined) stores.registerHealthChecks(health)
+  const redis = pluginOptions.redis ?? stores?.redis
+  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), config, health, completionLinesFromServerOptions: true })
   app.addHook('onClose', async () => {
     await logger.flush()
   })

@@ -23,6 +23,12 @@ export interface BackbeatStores {
   readonly redis?: RedisConnection
   readonly memcached?: MemcachedConnection
   readonly nats?: NatsConnection
+  /**
+   * Registers each store's health check in `health`. {@link openStores} does it when given a
+   * registry; stores opened before the app (so the app can share their Redis) are registered
+   * by `createBackbeatApp(config, { stores })`.
+   */
+  registerHealthChecks(health: HealthRegistry): void
   /** Closes every store, the last opened first; idempotent. */
   close(): Promise<void>
 }
@@ -34,8 +40,11 @@ export interface OpenStoresLogger {
 
 /** Options of {@link openStores}. */
 export interface OpenStoresOptions {
-  /** Each store's health check is registered here (`createBackbeatApp` returns one). */
-  health: HealthRegistry
+  /**
+   * Each store's health check is registered here (`createBackbeatApp` returns one). Leave it
+   * out to open the stores before the app, then pass them as `createBackbeatApp(config, { stores })`.
+   */
+  health?: HealthRegistry
   /** Told which store was opened where; URLs are logged with their password masked. */
   logger?: OpenStoresLogger
 }
@@ -75,12 +84,14 @@ interface Opened {
  * are critical.
  *
  * @example
- * const { app, health, config } = await createBackbeatApp(loadConfig())
- * const stores = await openStores(config, { health, logger: app.log })
+ * // Stores first, so the stack shares their Redis (rate-limit counters across instances):
+ * const config = loadConfig()
+ * const stores = await openStores(config)
+ * const { app } = await createBackbeatApp(config, { stores })
  * app.addHook('onClose', () => stores.close())
  * const { rows } = await stores.sql.query('SELECT 1 AS ok')
  */
-export async function openStores(config: BackbeatConfig, options: OpenStoresOptions): Promise<BackbeatStores> {
+export async function openStores(config: BackbeatConfig, options: OpenStoresOptions = {}): Promise<BackbeatStores> {
   const { health, logger } = options
   const settings = config.stores
   const opened: Opened[] = []
@@ -125,12 +136,15 @@ export async function openStores(config: BackbeatConfig, options: OpenStoresOpti
       nats = await open(new NatsConnection({ url: settings.natsUrl }), 'nats', 'NATS_URL', maskUrlCredentials(settings.natsUrl))
     }
 
+    const registerHealthChecks = (registry: HealthRegistry): void => {
+      registry.register(sql.kind, sql.healthCheck, { componentType: 'datastore' })
+      if (redis !== undefined) registry.register('redis', redis.healthCheck, { componentType: 'datastore' })
+      if (memcached !== undefined) registry.register('memcached', memcached.healthCheck, { critical: false, componentType: 'datastore' })
+      if (nats !== undefined) registry.register('nats', nats.healthCheck, { critical: false, componentType: 'component' })
+    }
     // Registered only once every store is open, so a failed start leaves no check behind
     // that would report a store this process never managed to use.
-    health.register(sql.kind, sql.healthCheck, { componentType: 'datastore' })
-    if (redis !== undefined) health.register('redis', redis.healthCheck, { componentType: 'datastore' })
-    if (memcached !== undefined) health.register('memcached', memcached.healthCheck, { critical: false, componentType: 'datastore' })
-    if (nats !== undefined) health.register('nats', nats.healthCheck, { critical: false, componentType: 'component' })
+    if (health !== undefined) registerHealthChecks(health)
 
     let closing: Promise<void> | undefined
     return {
@@ -139,6 +153,7 @@ export async function openStores(config: BackbeatConfig, options: OpenStoresOpti
       ...(redis === undefined ? {} : { redis }),
       ...(memcached === undefined ? {} : { memcached }),
       ...(nats === undefined ? {} : { nats }),
+      registerHealthChecks,
       close() {
         closing ??= (async () => {
           await kv.close()
