@@ -81,6 +81,8 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   bind('BACKBEAT_RATE_LIMIT_STORE', 'rateLimit.store', lower),
   bind('BACKBEAT_IP_ALLOW', 'limits.ip.allow', list),
   bind('BACKBEAT_IP_DENY', 'limits.ip.deny', list),
+  bind('BACKBEAT_COUNTRY_ALLOW', 'limits.countries.allow', list),
+  bind('BACKBEAT_COUNTRY_DENY', 'limits.countries.deny', list),
   bind('BACKBEAT_HSTS_PRELOAD', 'securityHeaders.hsts.preload', bool),
 ]
 

@@ -5,6 +5,8 @@
  */
 export { limitsPlugin } from './plugin.ts'
 export type { CountryResolver, LimitsPluginOptions } from './plugin.ts'
+export { createDbIpCountryResolver, DBIP_COUNTRY_PACKAGE } from './dbip-country.ts'
+export type { DbIpCountryResolver, DbIpCountryResolverOptions } from './dbip-country.ts'
 export { checkJsonShape } from './json-shape.ts'
 export type { JsonShapeViolation } from './json-shape.ts'
 export { limitsOptionsSchema } from './options.ts'

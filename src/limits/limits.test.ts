@@ -79,13 +79,24 @@ describe('request limits', () => {
     await only.app.close()
   })
 
-  it('blocks countries through the resolver, and requires one when countries are listed', async () => {
+  it('blocks countries through the resolver given in code', async () => {
     const resolver = (ip: string): string | undefined => (ip.startsWith('198.51.100.') ? 'KP' : ip.startsWith('192.0.2.') ? 'DE' : undefined)
     const { app } = await appWith({ countries: { deny: ['KP'] } }, { countryResolver: resolver })
     assert.deepEqual([(await app.inject({ url: '/v1/tracks', remoteAddress: '198.51.100.3' })).statusCode, (await app.inject({ url: '/v1/tracks', remoteAddress: '192.0.2.3' })).statusCode], [403, 200])
     assert.equal((await app.inject({ url: '/v1/tracks', remoteAddress: '172.16.0.1' })).statusCode, 200, 'unknown is allowed by default')
     await app.close()
-    await assert.rejects(appWith({ countries: { deny: ['KP'] } }), { code: 'ERR_CONFIG_INVALID' })
+  })
+
+  it('loads the offline DB-IP table when countries are listed without a resolver', async () => {
+    const { app } = await appWith({ countries: { allow: ['DE', 'FR'], unknown: 'deny' } })
+    const status = async (remoteAddress: string): Promise<number> => (await app.inject({ url: '/v1/tracks', remoteAddress })).statusCode
+    // 2a00:1450:4001::/48 (Frankfurt) and 81.2.69.142 (GB) per DB-IP Lite 2026-06.
+    assert.equal(await status('2a00:1450:4001:80b::200e'), 200)
+    const refused = await app.inject({ url: '/v1/tracks', remoteAddress: '81.2.69.142' })
+    assert.deepEqual([refused.statusCode, code(refused)], [403, 'ERR_EDGE_COUNTRY_DENIED'])
+    assert.equal(await status('10.1.2.3'), 403, 'unknown: deny refuses private ranges')
+    assert.equal(app.securityEvents.list('country_denied').length, 2)
+    await app.close()
   })
 
   it('refuses bad CIDRs and country codes at start-up', () => {

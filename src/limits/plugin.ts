@@ -1,14 +1,18 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { BackbeatError, clientNetwork, IpRangeSet, parseOptions, type IpGrouping, type SecurityEventSink } from '../core/index.ts'
+import type { CountryResolver } from './country.ts'
+import { createDbIpCountryResolver } from './dbip-country.ts'
 import { checkJsonShape } from './json-shape.ts'
 import { limitsOptionsSchema, type LimitsOptionsInput } from './options.ts'
 
-/** Resolves a client address to an ISO 3166-1 alpha-2 country code, or undefined. */
-export type CountryResolver = (ip: string) => string | undefined
+export type { CountryResolver } from './country.ts'
 
 export type LimitsPluginOptions = LimitsOptionsInput & {
-  /** Required when `countries` lists any country; see `createDbIpCountryResolver`. */
+  /**
+   * Resolves client countries for `countries` rules. Without one, the offline DB-IP table of
+   * the optional package `@ip-location-db/dbip-country` is loaded (see `createDbIpCountryResolver`).
+   */
   countryResolver?: CountryResolver
   /** Receives `ip_denied` and `country_denied` events. */
   securityEvents?: SecurityEventSink
@@ -38,8 +42,12 @@ export const limitsPlugin = fp<LimitsPluginOptions>(
     const denyIps = new IpRangeSet(options.ip.deny)
     const countries = options.countries
     const checkCountries = countries.allow.length > 0 || countries.deny.length > 0
-    if (checkCountries && countryResolver === undefined) {
-      throw new BackbeatError('ERR_CONFIG_INVALID', { params: { issues: '\n  - limits.countries: lists countries but no countryResolver was given' } })
+    // Without a resolver of your own, the offline DB-IP table (an optional peer package).
+    let resolveCountry = checkCountries ? countryResolver : undefined
+    if (checkCountries && resolveCountry === undefined) {
+      const dbip = await createDbIpCountryResolver()
+      app.log.info({ ipv4Ranges: dbip.ranges.ipv4, ipv6Ranges: dbip.ranges.ipv6, version: dbip.version }, 'country database loaded (IP to Country Lite by DB-IP.com, CC BY 4.0)')
+      resolveCountry = dbip
     }
     const allowCountries = new Set(countries.allow)
     const denyCountries = new Set(countries.deny)
@@ -61,8 +69,8 @@ export const limitsPlugin = fp<LimitsPluginOptions>(
         done(deny(request, 'ip_denied', { list: notAllowed ? 'not-allowed' : 'denied' }))
         return
       }
-      if (checkCountries && countryResolver !== undefined) {
-        const country = countryResolver(ip)
+      if (resolveCountry !== undefined) {
+        const country = resolveCountry(ip)
         const refused = country === undefined ? countries.unknown === 'deny' : allowCountries.size > 0 ? !allowCountries.has(country) : denyCountries.has(country)
         if (refused) {
           done(deny(request, 'country_denied', { country: country ?? 'unknown' }))
