@@ -10,6 +10,8 @@ export interface LoadOptions {
   url: string
   connections: number
   durationS: number
+  /** Headers sent with every request. */
+  headers?: Readonly<Record<string, string>> | undefined
 }
 
 /** What one run measured. A run is `ok` only when every request got a 2xx in time. */
@@ -36,7 +38,7 @@ export interface RunMeasurement {
  * that way counts as failed.
  */
 export async function measure(options: LoadOptions): Promise<RunMeasurement> {
-  const instance = autocannon({ url: options.url, connections: options.connections, duration: options.durationS, pipelining: 1, timeout: 5 })
+  const instance = autocannon({ url: options.url, connections: options.connections, duration: options.durationS, pipelining: 1, timeout: 5, ...(options.headers === undefined ? {} : { headers: { ...options.headers } }) })
   const watchdog = { fired: false }
   const timer = setTimeout(
     () => {

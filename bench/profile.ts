@@ -1,5 +1,5 @@
 /**
- * `node --conditions=backbeat-source bench/profile.ts [--presets bare,production] [--duration 10]`
+ * `node --conditions=backbeat-source bench/profile.ts [--presets bare,production | --edge] [--duration 10]`
  *
  * Answers "where does the per-request time go?" for scenario (a): runs the hello server of
  * each preset with `--cpu-prof` under the same autocannon load, then attributes sampled CPU
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { measure } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatTable } from './stats.ts'
+import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 interface CpuProfileNode {
   id: number
@@ -96,22 +97,34 @@ export function summariseProfile(profile: CpuProfile, preset: string, requests: 
   return { preset, requests, reqPerSec, selfUsPerRequest: perRequest(self), inclusiveUsPerRequest: perRequest(inclusive), busyUsPerRequest: requests > 0 ? busy / requests : 0 }
 }
 
-async function profilePreset(preset: string, durationS: number, connections: number, overrides: string | undefined): Promise<ProfileSummary> {
+/** What to profile: a label, a preset, config overrides, and headers for every request. */
+interface ProfileTarget {
+  label: string
+  preset: string
+  overrides: string | undefined
+  /** Merged into the server's backbeat.config.json. */
+  config?: object
+  headers?: Record<string, string>
+}
+
+async function profilePreset(target: ProfileTarget, durationS: number, connections: number): Promise<ProfileSummary> {
+  const { label: preset, overrides, headers } = target
   let server: ServerHandle | undefined
   try {
     server = await spawnServer({
       name: `profile-${preset}`,
       script: repoPath('bench', 'hello-server.ts'),
-      preset,
-      logToFile: preset !== 'bare',
+      preset: target.preset,
+      logToFile: target.preset !== 'bare',
+      config: mergeConfig(BENCH_CONFIG, target.config),
       nodeFlags: ['--cpu-prof', '--cpu-prof-dir=cpu-profiles'],
       ...(overrides === undefined ? {} : { env: { BENCH_OVERRIDES: overrides } }),
     })
     await waitUntilAnswering(server, '/bench/hello', 60_000)
     // Warm up without recording would need a second profile; instead load long enough that
     // start-up and JIT are a small share, and divide by requests served across the whole run.
-    await measure({ url: `${server.url}/bench/hello`, connections, durationS: 2 })
-    const m = await measure({ url: `${server.url}/bench/hello`, connections, durationS })
+    await measure({ url: `${server.url}/bench/hello`, connections, durationS: 2, headers })
+    const m = await measure({ url: `${server.url}/bench/hello`, connections, durationS, headers })
     // Graceful shutdown ends in process.exit, which is when node writes the profile.
     await server.stop(15_000)
     const dir = join(server.dir, 'cpu-profiles')
@@ -136,17 +149,24 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
       overrides: { type: 'string' },
+      edge: { type: 'boolean', default: false },
       top: { type: 'string', default: '25' },
     },
   })
-  const presets = values.presets.split(',').map((p) => p.trim())
+  // --edge: the foundation stack against it plus headers, CORS and rate limiting (scenario c).
+  const targets: ProfileTarget[] = values.edge
+    ? [
+        { label: 'foundation', preset: 'production', overrides: undefined, config: EDGE_OFF, headers: { origin: BENCH_ORIGIN } },
+        { label: 'edge', preset: 'production', overrides: undefined, config: EDGE_ON, headers: { origin: BENCH_ORIGIN } },
+      ]
+    : values.presets.split(',').map((p) => ({ label: p.trim(), preset: p.trim(), overrides: values.overrides }))
   const durationS = Number(values.duration)
   const connections = Number(values.connections)
   const top = Number(values.top)
   const results: ProfileSummary[] = []
-  for (const preset of presets) {
-    process.stdout.write(`profiling hello/${preset} for ${durationS} s...\n`)
-    results.push(await profilePreset(preset, durationS, connections, values.overrides))
+  for (const target of targets) {
+    process.stdout.write(`profiling hello/${target.label} for ${durationS} s...\n`)
+    results.push(await profilePreset(target, durationS, connections))
   }
 
   const fmt = (v: number | undefined): string => (v === undefined || v < 0.05 ? '-' : v.toFixed(1))

@@ -10,6 +10,11 @@
  *   npm run bench                       # full: 5 rounds x 5 s, 50 connections
  *   npm run bench -- --quick            # smoke run: 1 round x 2 s
  *   npm run bench -- --ablate --scenario hello   # production with one capability off at a time
+ *   npm run bench -- --scenario edge             # edge protection against the foundation stack
+ *
+ * Every server reads a `backbeat.config.json` (written to its temp dir) that raises the
+ * default rate-limit policy far above what a run sends: the limiter still decides every
+ * request, but a benchmark is not a client to refuse.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem, release } from 'node:os'
@@ -18,9 +23,12 @@ import type { BackbeatConfigInput, PresetName } from 'backbeat'
 import { measure, type RunMeasurement } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatInt, formatPercent, formatTable, median, rotate } from './stats.ts'
+import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 /** The issue's target: production keeps at least this share of bare's req/s in scenario (a). */
 const TARGET_RATIO = 0.85
+/** Edge protection's target: headers + CORS + rate limit keep this share of the foundation stack. */
+const EDGE_TARGET_RATIO = 0.9
 
 interface Settings {
   rounds: number
@@ -39,7 +47,7 @@ interface Settings {
   quick: boolean
 }
 
-type ScenarioKey = 'hello' | 'api'
+type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api'
 
 interface Variant {
   /** `bare`, `production`, ... or `production-no-timing` for ablations. */
@@ -48,6 +56,8 @@ interface Variant {
   /** What the variant turns off, for the report. */
   readonly note: string
   readonly overrides?: BackbeatConfigInput
+  /** Merged into the server's backbeat.config.json (works for every server script). */
+  readonly config?: BackbeatConfigInput
   readonly logToFile: boolean
 }
 
@@ -59,6 +69,10 @@ interface Scenario {
   readonly readyPath: string
   readonly targetPath: (readyBody: string) => string
   readonly variants: readonly Variant[]
+  /** The variant the others are compared with (`bare`, or `foundation` for edge). */
+  readonly baseline: string
+  /** Extra request headers sent with every request (the edge scenario sends an Origin). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 interface Target {
@@ -91,13 +105,13 @@ interface SummaryRow {
   medianP50Ms: number
   medianP99Ms: number
   medianMeanLatencyMs: number
-  /** Median req/s divided by bare's median req/s in the same scenario. */
+  /** Median req/s divided by the baseline's median req/s in the same scenario. */
   ratioToBare: number
-  /** Median over rounds of (this round's req/s / bare's req/s in the same round). */
+  /** Median over rounds of (this round's req/s / the baseline's req/s in the same round). */
   pairedRatioToBare: number
   medianCpuUsPerRequest: number
   /**
-   * bare's median CPU µs/request divided by this variant's: the throughput ratio a CPU-bound
+   * the baseline's median CPU µs/request divided by this variant's: the throughput ratio a CPU-bound
    * server would show with a core to itself. A cross-check that noise barely moves.
    */
   cpuRatioToBare: number
@@ -122,6 +136,33 @@ const ABLATION_VARIANTS: readonly Variant[] = [
   { key: 'prod-no-health-openapi', preset: 'production', note: 'health.enabled=false, openapi.enabled=false', overrides: { health: { enabled: false }, openapi: { enabled: false } }, logToFile: true },
 ]
 
+/**
+ * Edge protection against the stack it sits on. `foundation` is production with the four
+ * edge capabilities switched off (what the foundation issue shipped); `edge` turns on
+ * security headers, CORS (the request's Origin is allowed) and rate limiting with the memory
+ * store, the combination the edge issue's target names; `edge-all` adds request limits
+ * (production's defaults, everything on).
+ */
+const EDGE_VARIANTS: readonly Variant[] = [
+  { key: 'foundation', preset: 'production', note: 'production without headers, CORS, limits, rate limit', config: EDGE_OFF, logToFile: true },
+  {
+    key: 'edge',
+    preset: 'production',
+    note: '+ security headers, CORS (allowed Origin), rate limit (memory)',
+    config: EDGE_ON,
+    logToFile: true,
+  },
+  { key: 'edge-all', preset: 'production', note: '+ request limits (production as shipped)', config: EDGE_ALL, logToFile: true },
+]
+
+/** The reference API's read route for the first track `GET /v1/tracks?limit=1` returned. */
+function trackPath(body: string): string {
+  const page = JSON.parse(body) as { items?: { id?: unknown }[] }
+  const id = page.items?.[0]?.id
+  if (typeof id !== 'string') throw new Error(`GET /v1/tracks?limit=1 returned no track id: ${body.slice(0, 200)}`)
+  return `/v1/tracks/${encodeURIComponent(id)}`
+}
+
 function scenariosFor(settings: Settings): Scenario[] {
   const all: Scenario[] = [
     {
@@ -131,19 +172,36 @@ function scenariosFor(settings: Settings): Scenario[] {
       readyPath: '/bench/hello',
       targetPath: () => '/bench/hello',
       variants: settings.ablate ? [...PRESET_VARIANTS, ...ABLATION_VARIANTS] : PRESET_VARIANTS,
+      baseline: 'bare',
     },
     {
       key: 'api',
       title: '(b) reference API: GET /v1/tracks/<id> (embedded PGlite)',
       script: repoPath('app', 'server.ts'),
       readyPath: '/v1/tracks?limit=1',
-      targetPath: (body) => {
-        const page = JSON.parse(body) as { items?: { id?: unknown }[] }
-        const id = page.items?.[0]?.id
-        if (typeof id !== 'string') throw new Error(`GET /v1/tracks?limit=1 returned no track id: ${body.slice(0, 200)}`)
-        return `/v1/tracks/${encodeURIComponent(id)}`
-      },
+      targetPath: trackPath,
       variants: PRESET_VARIANTS,
+      baseline: 'bare',
+    },
+    {
+      key: 'edge',
+      title: '(c) edge protection: GET /bench/hello with an allowed Origin, against the foundation stack',
+      script: repoPath('bench', 'hello-server.ts'),
+      readyPath: '/bench/hello',
+      targetPath: () => '/bench/hello',
+      variants: EDGE_VARIANTS,
+      baseline: 'foundation',
+      headers: { origin: BENCH_ORIGIN },
+    },
+    {
+      key: 'edge-api',
+      title: '(d) edge protection on the reference API read route: GET /v1/tracks/<id> with an allowed Origin, against the foundation stack',
+      script: repoPath('app', 'server.ts'),
+      readyPath: '/v1/tracks?limit=1',
+      targetPath: trackPath,
+      variants: EDGE_VARIANTS,
+      baseline: 'foundation',
+      headers: { origin: BENCH_ORIGIN },
     },
   ]
   return all.filter((s) => settings.scenarios.includes(s.key))
@@ -175,7 +233,7 @@ function readSettings(argv: string[]): Settings {
         '  --duration S          seconds per measured run (BENCH_DURATION_S, default 5)',
         '  --warmup S            unrecorded seconds before each run (BENCH_WARMUP_S, default 1)',
         '  --connections N       concurrent connections (BENCH_CONNECTIONS, default 50)',
-        '  --scenario hello|api|all',
+        '  --scenario hello|api|edge|edge-api|all',
         '  --ablate              add production variants with one capability off (scenario a)',
         '  --strict              also exit 1 when the 85 % target is missed',
         '  --markdown            print the tables as Markdown',
@@ -195,7 +253,7 @@ function readSettings(argv: string[]): Settings {
     return n
   }
   const scenario = values.scenario
-  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api') throw new Error(`--scenario must be hello, api or all, got "${scenario}"`)
+  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api') throw new Error(`--scenario must be hello, api, edge, edge-api or all, got "${scenario}"`)
   return {
     rounds: Math.round(num(values.rounds, 'BENCH_ROUNDS', quick ? 1 : 5, 1)),
     durationS: num(values.duration, 'BENCH_DURATION_S', quick ? 2 : 5, 1),
@@ -203,7 +261,7 @@ function readSettings(argv: string[]): Settings {
     startWarmupS: quick ? 1 : 3,
     connections: Math.round(num(values.connections, 'BENCH_CONNECTIONS', 50, 1)),
     startTimeoutS: num(undefined, 'BENCH_START_TIMEOUT_S', 120, 5),
-    scenarios: scenario === 'all' ? ['hello', 'api'] : [scenario],
+    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api'] : [scenario],
     ablate: values.ablate,
     strict: values.strict,
     markdown: values.markdown,
@@ -255,6 +313,7 @@ async function startTargets(scenarios: Scenario[], settings: Settings): Promise<
         script: scenario.script,
         preset: variant.preset,
         logToFile: variant.logToFile,
+        config: mergeConfig(BENCH_CONFIG, variant.config),
         ...(variant.overrides === undefined ? {} : { env: { BENCH_OVERRIDES: JSON.stringify(variant.overrides) } }),
       })
       servers.push(server)
@@ -291,7 +350,7 @@ async function runRounds(targets: Target[], scenarios: Scenario[], settings: Set
   const live = targets.filter((t) => t.server !== undefined)
   if (settings.startWarmupS > 0) {
     process.stdout.write(`warming up ${live.length} server(s), ${settings.startWarmupS} s each\n`)
-    for (const t of live) await measure({ url: (t.server as ServerHandle).url + t.path, connections: settings.connections, durationS: settings.startWarmupS })
+    for (const t of live) await measure({ url: (t.server as ServerHandle).url + t.path, connections: settings.connections, durationS: settings.startWarmupS, headers: t.scenario.headers })
   }
   for (let round = 1; round <= settings.rounds; round++) {
     for (const scenario of scenarios) {
@@ -307,9 +366,9 @@ async function runRounds(targets: Target[], scenarios: Scenario[], settings: Set
           continue
         }
         const url = server.url + t.path
-        if (settings.runWarmupS > 0) await measure({ url, connections: settings.connections, durationS: settings.runWarmupS })
+        if (settings.runWarmupS > 0) await measure({ url, connections: settings.connections, durationS: settings.runWarmupS, headers: scenario.headers })
         const cpuBefore = server.cpuTimeMs()
-        const m = await measure({ url, connections: settings.connections, durationS: settings.durationS })
+        const m = await measure({ url, connections: settings.connections, durationS: settings.durationS, headers: scenario.headers })
         const cpuAfter = server.cpuTimeMs()
         const cpu = cpuBefore === undefined || cpuAfter === undefined ? {} : { serverCpuMs: cpuAfter - cpuBefore, cpuUsPerRequest: m.requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / m.requests : Number.NaN }
         const flag = server.failed() ? `server exited during the run: ${server.output().split('\n').slice(-3).join(' | ')}` : m.ok ? undefined : describeRun(m)
@@ -329,9 +388,9 @@ function summarise(runs: RunRecord[], scenarios: Scenario[]): SummaryRow[] {
     const ofVariant = (key: string): RunRecord[] => runs.filter((r) => r.scenario === scenario.key && r.variant === key)
     // Flagged runs are excluded from every median (and counted in `runs - okRuns`).
     const okRps = (key: string): number[] => ofVariant(key).filter((r) => r.ok).map((r) => r.reqPerSec ?? Number.NaN)
-    const bareMedian = median(okRps('bare'))
+    const bareMedian = median(okRps(scenario.baseline))
     const bareCpu = median(
-      ofVariant('bare')
+      ofVariant(scenario.baseline)
         .filter((r) => r.ok && r.cpuUsPerRequest !== undefined)
         .map((r) => r.cpuUsPerRequest as number),
     )
@@ -340,7 +399,7 @@ function summarise(runs: RunRecord[], scenarios: Scenario[]): SummaryRow[] {
       const ok = all.filter((r) => r.ok)
       const paired: number[] = []
       for (const r of ok) {
-        const bare = ofVariant('bare').find((b) => b.round === r.round && b.ok)
+        const bare = ofVariant(scenario.baseline).find((b) => b.round === r.round && b.ok)
         if (bare?.reqPerSec !== undefined && r.reqPerSec !== undefined && bare.reqPerSec > 0) paired.push(r.reqPerSec / bare.reqPerSec)
       }
       const medianRps = median(ok.map((r) => r.reqPerSec ?? Number.NaN))
@@ -390,7 +449,8 @@ function printTables(summary: SummaryRow[], scenarios: Scenario[], settings: Set
           note,
         ]
       })
-    const table = formatTable(['variant', 'ok runs', 'median req/s', 'median p50', 'median p99', 'mean latency', 'vs bare', 'paired vs bare', 'server CPU µs/req', 'CPU-based vs bare', 'what'], rows, settings.markdown)
+    const b = scenario.baseline
+    const table = formatTable(['variant', 'ok runs', 'median req/s', 'median p50', 'median p99', 'mean latency', `vs ${b}`, `paired vs ${b}`, 'server CPU µs/req', `CPU-based vs ${b}`, 'what'], rows, settings.markdown)
     process.stdout.write(`\n${scenario.title}\n${table}\n`)
   }
 }
@@ -436,6 +496,23 @@ async function main(): Promise<void> {
     )
   }
 
+  // Judged like the foundation target: on the reference server's read route (d); the empty
+  // handler (c) is printed beside it as the stricter measure.
+  const edge = summary.find((s) => s.scenario === 'edge-api' && s.variant === 'edge')
+  const edgeHello = summary.find((s) => s.scenario === 'edge' && s.variant === 'edge')
+  let edgeVerdict: 'PASS' | 'FAIL' | 'NOT RUN' = 'NOT RUN'
+  if (edge !== undefined) {
+    edgeVerdict = Number.isFinite(edge.ratioToBare) && edge.ratioToBare >= EDGE_TARGET_RATIO ? 'PASS' : 'FAIL'
+    process.stdout.write(
+      `Target: security headers + CORS + rate limit (memory) keep >= ${formatPercent(EDGE_TARGET_RATIO)} of the foundation stack's req/s on the read route (scenario d): ${edgeVerdict} (${formatPercent(edge.ratioToBare)}; paired per round ${formatPercent(edge.pairedRatioToBare)}; CPU-based ${formatPercent(edge.cpuRatioToBare)})\n`,
+    )
+  }
+  if (edgeHello !== undefined) {
+    process.stdout.write(
+      `Edge cost on an empty handler (scenario c, stricter than the target): ${formatPercent(edgeHello.ratioToBare)} of foundation (paired ${formatPercent(edgeHello.pairedRatioToBare)}; CPU-based ${formatPercent(edgeHello.cpuRatioToBare)})\n`,
+    )
+  }
+
   const serverReport = targets.map((t) => ({
     name: `${t.scenario.key}/${t.variant.key}`,
     preset: t.variant.preset,
@@ -457,6 +534,8 @@ async function main(): Promise<void> {
     settings,
     target: { ratio: TARGET_RATIO, scenario: 'api', variant: 'production', verdict, measured: prod?.ratioToBare ?? null, paired: prod?.pairedRatioToBare ?? null },
     overhead: { scenario: 'hello', variant: 'production', measured: overhead?.ratioToBare ?? null, paired: overhead?.pairedRatioToBare ?? null },
+    edgeHello: { scenario: 'edge', variant: 'edge', measured: edgeHello?.ratioToBare ?? null, paired: edgeHello?.pairedRatioToBare ?? null, cpuBased: edgeHello?.cpuRatioToBare ?? null },
+    edgeTarget: { ratio: EDGE_TARGET_RATIO, scenario: 'edge-api', variant: 'edge', verdict: edgeVerdict, measured: edge?.ratioToBare ?? null, paired: edge?.pairedRatioToBare ?? null, cpuBased: edge?.cpuRatioToBare ?? null },
     summary,
     servers: serverReport,
     runs,
@@ -476,7 +555,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${flagged.length} run(s) flagged and left out of the medians:\n${flagged.map((r) => `  round ${r.round} ${r.scenario}/${r.variant}: ${r.flag ?? ''}`).join('\n')}\n`)
     code = 1
   }
-  if (settings.strict && verdict !== 'PASS') code = 1
+  if (settings.strict && (verdict === 'FAIL' || edgeVerdict === 'FAIL')) code = 1
   process.exit(code)
 }
 

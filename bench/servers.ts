@@ -4,7 +4,7 @@
  * itself, as in production, and cannot share JIT or GC state with the load generator.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +25,8 @@ export interface ServerSpec {
   readonly env?: Readonly<Record<string, string>>
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly nodeFlags?: readonly string[]
+  /** Written as `backbeat.config.json` in the server's working directory (its temp dir). */
+  readonly config?: object
 }
 
 /** A running (or failed) server. */
@@ -103,6 +105,7 @@ export async function spawnServer(spec: ServerSpec): Promise<ServerHandle> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), `backbeat-bench-${spec.name.replace(/[^a-z0-9]+/gi, '-')}-`))
   const logFile = spec.logToFile ? join(dir, 'server.log') : undefined
+  if (spec.config !== undefined) writeFileSync(join(dir, 'backbeat.config.json'), JSON.stringify(spec.config))
   const env: Record<string, string> = {
     ...cleanEnv(),
     BACKBEAT_PRESET: spec.preset,
