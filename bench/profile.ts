@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { measure } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatTable } from './stats.ts'
-import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
+import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 interface CpuProfileNode {
   id: number
@@ -153,11 +153,12 @@ async function main(): Promise<void> {
       top: { type: 'string', default: '25' },
     },
   })
-  // --edge: the foundation stack against it plus headers, CORS and rate limiting (scenario c).
+  // --edge: the foundation stack, plus headers, CORS and rate limiting, plus request limits (scenario c).
   const targets: ProfileTarget[] = values.edge
     ? [
         { label: 'foundation', preset: 'production', overrides: undefined, config: EDGE_OFF, headers: { origin: BENCH_ORIGIN } },
         { label: 'edge', preset: 'production', overrides: undefined, config: EDGE_ON, headers: { origin: BENCH_ORIGIN } },
+        { label: 'edge-all', preset: 'production', overrides: undefined, config: EDGE_ALL, headers: { origin: BENCH_ORIGIN } },
       ]
     : values.presets.split(',').map((p) => ({ label: p.trim(), preset: p.trim(), overrides: values.overrides }))
   const durationS = Number(values.duration)

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyRequest, preValidationHookHandler } from 'fastify'
 import { BackbeatError, clientNetwork, IpRangeSet, parseOptions, type IpGrouping, type SecurityEventSink } from '../core/index.ts'
 import type { CountryResolver } from './country.ts'
 import { createDbIpCountryResolver } from './dbip-country.ts'
@@ -117,7 +117,7 @@ export const limitsPlugin = fp<LimitsPluginOptions>(
       })
     }
 
-    app.addHook('preValidation', (request, _reply, done) => {
+    const checkShape: preValidationHookHandler = (request, _reply, done) => {
       const body = request.body
       if (typeof body !== 'object' || body === null) {
         done()
@@ -127,6 +127,13 @@ export const limitsPlugin = fp<LimitsPluginOptions>(
       if (violation === 'depth') done(new BackbeatError('ERR_EDGE_JSON_TOO_DEEP', { params: { limit: maxDepth } }))
       else if (violation === 'keys') done(new BackbeatError('ERR_EDGE_JSON_TOO_MANY_KEYS', { params: { limit: maxKeys } }))
       else done()
+    }
+    // Only routes that can receive a body get the check: a hook costs every request it runs on.
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method]
+      if (methods.every((m) => m === 'GET' || m === 'HEAD')) return
+      const existing = route.preValidation
+      route.preValidation = existing === undefined ? [checkShape] : [...(Array.isArray(existing) ? existing : [existing]), checkShape]
     })
   },
   { name: 'backbeat-limits', fastify: '5.x' },

@@ -149,6 +149,7 @@ export class RateLimiter {
       }
       return this.#settle(outcomes, cost, now)
     }
+    if (checks.length === 1) return this.#remoteDecision(checks[0] as PolicyCheck, cost, now).then((outcome) => this.#settle([outcome], cost, now))
     return Promise.all(checks.map((c) => this.#remoteDecision(c, cost, now))).then((outcomes) => this.#settle(outcomes, cost, now))
   }
 
