@@ -64,7 +64,7 @@ function typeName(schema: z.ZodType): string {
   if (schema instanceof z.ZodEnum) return (schema.options as readonly string[]).map((o) => `\`${o}\``).join(' \\| ')
   if (schema instanceof z.ZodArray) return `${typeName(schema.element as z.ZodType)}[]`
   if (schema instanceof z.ZodUnion) return (schema.options as z.ZodType[]).map(typeName).join(' \\| ')
-  if (schema instanceof z.ZodNumber) return schema.isInt ? 'integer' : 'number'
+  if (schema instanceof z.ZodNumber) return schema.format?.includes('int') === true ? 'integer' : 'number'
   if (schema instanceof z.ZodBoolean) return 'boolean'
   if (schema instanceof z.ZodURL) return 'URL'
   if (schema instanceof z.ZodString) return 'string'
