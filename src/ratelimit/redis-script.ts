@@ -9,10 +9,12 @@
  * KEYS[2] the client's penalty state `w n u l` (window start, rejections, blocked until,
  *         level); same hash slot as KEYS[1]
  * ARGV    mode ('c' consume | 'r' refund | 'x' reset), now in ms ('' = Redis TIME),
- *         algorithm ('g' | 's' | 'f'), limit, windowMs, burst, cost,
- *         penalty rejections (0 = no penalty), penalty windowMs, blockMs, maxBlockMs
- * Returns {allowed, remaining, resetMs, retryAfterMs, block} with block 0 none,
- * 1 blocked already, 2 block started; refund and reset return {}.
+ *         the rule 'algorithm limit windowMs burst' (algorithm 'g' | 's' | 'f'), cost,
+ *         the penalty 'rejections windowMs blockMs maxBlockMs' or '0' for none
+ *         (rule and penalty travel as one argument each: fewer arguments are cheaper to
+ *         send and to parse than the split is inside the script)
+ * Returns {1, remaining, resetMs} when allowed, {0, remaining, resetMs, retryAfterMs, block}
+ * when not, with block 0 none, 1 blocked already, 2 block started; refund and reset return {}.
  *
  * Written for speed as well as clarity (it runs inside Redis' single thread on every
  * request): no closures are created per call, library functions are held in locals, and
@@ -35,12 +37,14 @@ if mode == 'x' then
   return {}
 end
 
-local alg = ARGV[3]
-local limit = tonumber(ARGV[4])
-local w = tonumber(ARGV[5])
-local burst = tonumber(ARGV[6])
-local cost = tonumber(ARGV[7])
-local pr = tonumber(ARGV[8])
+local alg, limit, w, burst = string.match(ARGV[3], '^(%a) (%S+) (%S+) (%S+)$')
+limit, w, burst = tonumber(limit), tonumber(w), tonumber(burst)
+local cost = tonumber(ARGV[4])
+local pr, pw, blockMs, maxBlockMs = 0, 0, 0, 0
+if ARGV[5] ~= '0' then
+  pr, pw, blockMs, maxBlockMs = string.match(ARGV[5], '^(%S+) (%S+) (%S+) (%S+)$')
+  pr, pw, blockMs, maxBlockMs = tonumber(pr), tonumber(pw), tonumber(blockMs), tonumber(maxBlockMs)
+end
 local EPS = 1e-9
 
 local stored, pstored
@@ -148,12 +152,9 @@ else
 end
 
 if resetMs < 0 then resetMs = 0 else resetMs = ceil(resetMs) end
-if allowed == 1 then return {1, remaining, resetMs, 0, 0} end
+if allowed == 1 then return {1, remaining, resetMs} end
 
 if pr > 0 then
-  local pw = tonumber(ARGV[9])
-  local blockMs = tonumber(ARGV[10])
-  local maxBlockMs = tonumber(ARGV[11])
   local pws, n, blockUntil, level = 0, 0, 0, 0
   if pstored then
     local sw, sn, su, sl = string.match(pstored, '^(%S+) (%S+) (%S+) (%S+)$')

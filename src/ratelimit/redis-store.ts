@@ -40,7 +40,8 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   consume(key: string, rule: RateLimitRule, cost: number, nowMs: number, penalty?: PenaltyRule): Promise<Decision> {
     return this.#run('consume', 'c', key, rule, cost, nowMs, penalty).then((reply) => {
-      const [allowed, remaining, resetMs, retryAfterMs, block] = reply as [number, number, number, number, number]
+      // Allowed: {1, remaining, resetMs}; refused: {0, remaining, resetMs, retryAfterMs, block}.
+      const [allowed, remaining, resetMs, retryAfterMs = 0, block = 0] = reply as [number, number, number, number?, number?]
       return { allowed: allowed === 1, limit: rule.limit, remaining, resetMs, retryAfterMs, blocked: block !== 0, blockStarted: block === 2 }
     })
   }
@@ -67,9 +68,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   /** One EVALSHA; the script is sent in full only when Redis answers NOSCRIPT. */
   #run(operation: string, mode: string, key: string, rule: RateLimitRule, cost: number, nowMs: number, penalty: PenaltyRule | undefined): Promise<unknown> {
     const [stateKey, penaltyKey] = this.keysOf(key, rule)
-    const r = ruleArgs(rule)
-    const p = penalty === undefined ? NO_PENALTY : penaltyArgs(penalty)
-    const args = [stateKey, penaltyKey, mode, this.#callerClock ? String(nowMs) : '', r[0], r[1], r[2], r[3], cost === 1 ? '1' : String(cost), p[0], p[1], p[2], p[3]] as const
+    const args = [stateKey, penaltyKey, mode, this.#callerClock ? String(nowMs) : '', ruleArg(rule), cost === 1 ? '1' : String(cost), penalty === undefined ? '0' : penaltyArg(penalty)] as const
     let client: Redis
     try {
       client = this.#connection.client
@@ -86,28 +85,26 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 }
 
-type Quad = readonly [string, string, string, string]
-const NO_PENALTY: Quad = ['0', '0', '0', '0']
 // Rules and penalties are immutable once built, so their script arguments are formatted once.
-const RULE_ARGS = new WeakMap<RateLimitRule, Quad>()
-const PENALTY_ARGS = new WeakMap<PenaltyRule, Quad>()
+const RULE_ARGS = new WeakMap<RateLimitRule, string>()
+const PENALTY_ARGS = new WeakMap<PenaltyRule, string>()
 
-function ruleArgs(rule: RateLimitRule): Quad {
-  let args = RULE_ARGS.get(rule)
-  if (args === undefined) {
-    args = [ALGORITHM_CODE[rule.algorithm], String(rule.limit), String(rule.windowMs), String(rule.burst)]
-    RULE_ARGS.set(rule, args)
+function ruleArg(rule: RateLimitRule): string {
+  let arg = RULE_ARGS.get(rule)
+  if (arg === undefined) {
+    arg = `${ALGORITHM_CODE[rule.algorithm]} ${String(rule.limit)} ${String(rule.windowMs)} ${String(rule.burst)}`
+    RULE_ARGS.set(rule, arg)
   }
-  return args
+  return arg
 }
 
-function penaltyArgs(penalty: PenaltyRule): Quad {
-  let args = PENALTY_ARGS.get(penalty)
-  if (args === undefined) {
-    args = [String(penalty.rejections), String(penalty.windowMs), String(penalty.blockMs), String(penalty.maxBlockMs)]
-    PENALTY_ARGS.set(penalty, args)
+function penaltyArg(penalty: PenaltyRule): string {
+  let arg = PENALTY_ARGS.get(penalty)
+  if (arg === undefined) {
+    arg = `${String(penalty.rejections)} ${String(penalty.windowMs)} ${String(penalty.blockMs)} ${String(penalty.maxBlockMs)}`
+    PENALTY_ARGS.set(penalty, arg)
   }
-  return args
+  return arg
 }
 
 /**
