@@ -12,20 +12,7 @@
  *   node --conditions=backbeat-source bench/hello-server.ts
  */
 import { ConfigError, createBackbeatApp, loadConfig, type BackbeatConfigInput } from 'backbeat'
-
-/** The body of `GET /bench/hello`: small and static, so serialisation cost stays constant. */
-const HELLO = Object.freeze({ hello: 'world', service: 'backbeat-bench', ok: true })
-
-const helloSchema = {
-  response: {
-    200: {
-      type: 'object',
-      properties: { hello: { type: 'string' }, service: { type: 'string' }, ok: { type: 'boolean' } },
-      required: ['hello', 'service', 'ok'],
-      additionalProperties: false,
-    },
-  },
-} as const
+import { HELLO, helloSchema } from './hello-route.ts'
 
 function overridesFromEnv(raw: string | undefined): BackbeatConfigInput | undefined {
   if (raw === undefined || raw.trim() === '') return undefined

@@ -19,22 +19,11 @@ import { rateLimitPlugin } from 'backbeat/ratelimit'
 import { RedisConnection } from 'backbeat/stores'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
+import { HELLO, helloSchema } from './hello-route.ts'
 
 const LIMIT = 1_000_000_000
 // A day: GCRA allows at most 100,000 units per second per client.
 const WINDOW_S = 86_400
-
-const HELLO = Object.freeze({ hello: 'world', service: 'backbeat-bench', ok: true })
-const helloSchema = {
-  response: {
-    200: {
-      type: 'object',
-      properties: { hello: { type: 'string' }, service: { type: 'string' }, ok: { type: 'boolean' } },
-      required: ['hello', 'service', 'ok'],
-      additionalProperties: false,
-    },
-  },
-} as const
 
 const impl = process.env.RL_IMPL ?? 'none'
 const storeKind = process.env.RL_STORE ?? 'memory'

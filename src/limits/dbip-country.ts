@@ -42,25 +42,25 @@ export interface DbIpCountryResolver extends CountryResolver {
  */
 export async function createDbIpCountryResolver(options: DbIpCountryResolverOptions = {}): Promise<DbIpCountryResolver> {
   const { directory, version } = options.directory === undefined ? locatePackage() : { directory: options.directory, version: 'unknown' }
-  const v4 = parseIpv4(await readTable(join(directory, 'dbip-country-ipv4-num.csv')))
-  const v6 = options.ipv6 === false ? undefined : parseIpv6(await readTable(join(directory, 'dbip-country-ipv6-num.csv')))
+  const v4 = parseTable(await readTable(join(directory, 'dbip-country-ipv4-num.csv')), 1)
+  const v6 = options.ipv6 === false ? undefined : parseTable(await readTable(join(directory, 'dbip-country-ipv6-num.csv')), 4)
 
   const resolve = (ip: string): string | undefined => {
     const v4number = ipv4Number(ip)
-    if (v4number !== undefined) return lookup(v4.starts, v4.ends, v4.codes, v4number)
+    if (v4number !== undefined) return lookup(v4, [v4number])
     if (v6 === undefined || !ip.includes(':')) return undefined
     const h = ipv6Hextets(ip)
     if (h === undefined) return undefined
     // IPv4-mapped (::ffff:a.b.c.d): the IPv4 table answers.
-    if (h[0] === 0 && h[1] === 0 && h[2] === 0 && h[3] === 0 && h[4] === 0 && h[5] === 0xffff) return lookup(v4.starts, v4.ends, v4.codes, ((h[6] as number) * 65536 + (h[7] as number)) >>> 0)
-    return lookup6(v6, [
+    if (h[0] === 0 && h[1] === 0 && h[2] === 0 && h[3] === 0 && h[4] === 0 && h[5] === 0xffff) return lookup(v4, [((h[6] as number) * 65536 + (h[7] as number)) >>> 0])
+    return lookup(v6, [
       ((h[0] as number) * 65536 + (h[1] as number)) >>> 0,
       ((h[2] as number) * 65536 + (h[3] as number)) >>> 0,
       ((h[4] as number) * 65536 + (h[5] as number)) >>> 0,
       ((h[6] as number) * 65536 + (h[7] as number)) >>> 0,
     ])
   }
-  return Object.assign(resolve, { ranges: { ipv4: v4.starts.length, ipv6: v6 === undefined ? 0 : v6.codes.length }, version })
+  return Object.assign(resolve, { ranges: { ipv4: v4.codes.length, ipv6: v6 === undefined ? 0 : v6.codes.length }, version })
 }
 
 function locatePackage(): { directory: string; version: string } {
@@ -102,38 +102,12 @@ function unpackCode(packed: number): string {
   return code
 }
 
-interface Table4 {
-  starts: Uint32Array
-  ends: Uint32Array
-  codes: Uint16Array
-}
-
-/** Lines `start,end,CC` with decimal IPv4 numbers, sorted by start. */
-function parseIpv4(text: string): Table4 {
-  const capacity = countLines(text)
-  const starts = new Uint32Array(capacity)
-  const ends = new Uint32Array(capacity)
-  const codes = new Uint16Array(capacity)
-  let n = 0
-  let pos = 0
-  while (pos < text.length) {
-    let eol = text.indexOf('\n', pos)
-    if (eol === -1) eol = text.length
-    const c1 = text.indexOf(',', pos)
-    const c2 = text.indexOf(',', c1 + 1)
-    if (c1 > pos && c2 > c1 && c2 < eol && eol - c2 > 2) {
-      starts[n] = Number(text.slice(pos, c1))
-      ends[n] = Number(text.slice(c1 + 1, c2))
-      codes[n] = packCode(text, c2 + 1)
-      n++
-    }
-    pos = eol + 1
-  }
-  return { starts: starts.subarray(0, n), ends: ends.subarray(0, n), codes: codes.subarray(0, n) }
-}
-
-/** 128-bit bounds as four 32-bit words each (most significant first), so lookups need no BigInt. */
-interface Table6 {
+/**
+ * One family's ranges, sorted by start. Bounds are `width` 32-bit words each, most
+ * significant first (1 for IPv4, 4 for IPv6), so lookups need no BigInt.
+ */
+interface Table {
+  width: 1 | 4
   starts: Uint32Array
   ends: Uint32Array
   codes: Uint16Array
@@ -141,18 +115,23 @@ interface Table6 {
 
 const MASK32 = 0xffffffffn
 
-function storeWords(into: Uint32Array, at: number, value: bigint): void {
+function storeBound(into: Uint32Array, at: number, text: string, width: 1 | 4): void {
+  if (width === 1) {
+    into[at] = Number(text)
+    return
+  }
+  const value = BigInt(text)
   into[at] = Number((value >> 96n) & MASK32)
   into[at + 1] = Number((value >> 64n) & MASK32)
   into[at + 2] = Number((value >> 32n) & MASK32)
   into[at + 3] = Number(value & MASK32)
 }
 
-/** Lines `start,end,CC` with decimal 128-bit numbers, sorted by start. */
-function parseIpv6(text: string): Table6 {
+/** Lines `start,end,CC` with decimal numbers (32-bit for width 1, 128-bit for width 4), sorted by start. */
+function parseTable(text: string, width: 1 | 4): Table {
   const capacity = countLines(text)
-  const starts = new Uint32Array(capacity * 4)
-  const ends = new Uint32Array(capacity * 4)
+  const starts = new Uint32Array(capacity * width)
+  const ends = new Uint32Array(capacity * width)
   const codes = new Uint16Array(capacity)
   let n = 0
   let pos = 0
@@ -162,23 +141,14 @@ function parseIpv6(text: string): Table6 {
     const c1 = text.indexOf(',', pos)
     const c2 = text.indexOf(',', c1 + 1)
     if (c1 > pos && c2 > c1 && c2 < eol && eol - c2 > 2) {
-      storeWords(starts, n * 4, BigInt(text.slice(pos, c1)))
-      storeWords(ends, n * 4, BigInt(text.slice(c1 + 1, c2)))
+      storeBound(starts, n * width, text.slice(pos, c1), width)
+      storeBound(ends, n * width, text.slice(c1 + 1, c2), width)
       codes[n] = packCode(text, c2 + 1)
       n++
     }
     pos = eol + 1
   }
-  return { starts: starts.subarray(0, n * 4), ends: ends.subarray(0, n * 4), codes: codes.subarray(0, n) }
-}
-
-/** Compares the 128-bit value at `at` in `words` with `value`: negative, 0 or positive. */
-function compare128(words: Uint32Array, at: number, value: readonly number[]): number {
-  for (let i = 0; i < 4; i++) {
-    const d = (words[at + i] as number) - (value[i] as number)
-    if (d !== 0) return d
-  }
-  return 0
+  return { width, starts: starts.subarray(0, n * width), ends: ends.subarray(0, n * width), codes: codes.subarray(0, n) }
 }
 
 function countLines(text: string): number {
@@ -187,34 +157,28 @@ function countLines(text: string): number {
   return n
 }
 
-/** The code of the last range starting at or before `value`, if it also ends at or after it. */
-function lookup(starts: Uint32Array, ends: Uint32Array, codes: Uint16Array, value: number): string | undefined {
-  let lo = 0
-  let hi = starts.length - 1
-  let found = -1
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1
-    if ((starts[mid] as number) <= value) {
-      found = mid
-      lo = mid + 1
-    } else hi = mid - 1
+/** Compares the bound at row `row` of `words` with `value`: negative, 0 or positive. */
+function compareBound(words: Uint32Array, row: number, value: readonly number[], width: number): number {
+  for (let i = 0; i < width; i++) {
+    const d = (words[row * width + i] as number) - (value[i] as number)
+    if (d !== 0) return d
   }
-  if (found === -1 || (ends[found] as number) < value) return undefined
-  return unpackCode(codes[found] as number)
+  return 0
 }
 
-function lookup6(t: Table6, value: readonly number[]): string | undefined {
+/** The code of the last range starting at or before `value`, if it also ends at or after it. */
+function lookup(t: Table, value: readonly number[]): string | undefined {
   let low = 0
   let high = t.codes.length - 1
   let found = -1
   while (low <= high) {
     const mid = (low + high) >>> 1
-    if (compare128(t.starts, mid * 4, value) <= 0) {
+    if (compareBound(t.starts, mid, value, t.width) <= 0) {
       found = mid
       low = mid + 1
     } else high = mid - 1
   }
-  if (found === -1 || compare128(t.ends, found * 4, value) < 0) return undefined
+  if (found === -1 || compareBound(t.ends, found, value, t.width) < 0) return undefined
   return unpackCode(t.codes[found] as number)
 }
 
