@@ -76,6 +76,15 @@ export const ERROR_CODES = {
   ERR_CORS_ORIGIN_DENIED: spec(403, 'security', 'Origin not allowed', 'Cross-origin requests from this origin are not allowed.'),
   ERR_CSP_REPORT_INVALID: spec(400, 'validation', 'Invalid CSP report', 'The body is not a CSP violation report.'),
 
+  // ── Authentication ────────────────────────────────────────────────────────────
+  ERR_AUTH_TOKEN_MISSING: spec(401, 'authentication', 'Authentication required', 'This request needs a bearer token.'),
+  ERR_AUTH_TOKEN_MALFORMED: spec(401, 'authentication', 'Invalid token', 'The bearer token is not a well-formed JWT.'),
+  ERR_AUTH_TOKEN_INVALID: spec(401, 'authentication', 'Invalid token', 'The bearer token could not be verified.', 'Token rejected: {reason}'),
+  ERR_AUTH_TOKEN_EXPIRED: spec(401, 'authentication', 'Token expired', 'The bearer token has expired.'),
+  ERR_AUTH_TOKEN_NOT_YET_VALID: spec(401, 'authentication', 'Token not yet valid', 'The bearer token is not valid yet.'),
+  ERR_AUTH_TOKEN_CLAIM_INVALID: spec(401, 'authentication', 'Invalid token', 'The bearer token was not issued for this service.', 'Token claim {claim} rejected: {reason}'),
+  ERR_AUTH_KEY_UNKNOWN: spec(401, 'authentication', 'Invalid token', 'The bearer token was signed with a key this service does not know.'),
+
   // ── Dependencies ──────────────────────────────────────────────────────────────
   ERR_DEPENDENCY_UNAVAILABLE: spec(503, 'dependency', 'Dependency unavailable', 'A service this request needs is unavailable.'),
   ERR_DEPENDENCY_TIMEOUT: spec(504, 'dependency', 'Dependency timeout', 'A service this request needs did not answer in time.'),

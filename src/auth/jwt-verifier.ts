@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import { compactVerify, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
+import { BackbeatError, systemClock, type Clock } from '../core/index.ts'
+import type { JwtKey, JwtKeySet } from './jwt-keys.ts'
+
+export interface JwtVerifierOptions {
+  keys: JwtKeySet
+  /** Required `iss`. */
+  issuer: string
+  /** Required `aud` (the token's audience must contain one of these). */
+  audience: string | readonly string[]
+  /** Tolerated clock difference for `exp`, `nbf` and `iat`, seconds (default 30). */
+  clockSkewS?: number
+  /** Claims that must be present besides `exp`, `iat`, `iss` and `aud` (e.g. `sub`). */
+  requiredClaims?: readonly string[]
+  /** Longest token accepted, bytes (default 8192): a larger one is refused before parsing. */
+  maxTokenBytes?: number
+  /** Verified tokens remembered (default 10,000; 0 disables the cache). */
+  cacheSize?: number
+  now?: Clock
+}
+
+/** A token that passed every check. */
+export interface VerifiedToken {
+  readonly payload: Readonly<JWTPayload>
+  /** The key that verified it. */
+  readonly kid: string | undefined
+  readonly alg: string
+  /** True when answered from the verified-token cache. */
+  readonly cached: boolean
+}
+
+interface CacheEntry {
+  payload: Readonly<JWTPayload>
+  kid: string | undefined
+  alg: string
+  /** `exp` in epoch ms. */
+  expiresAt: number
+}
+
+const ALWAYS_REQUIRED = ['exp', 'iat', 'iss', 'aud'] as const
+/**
+ * Three canonical base64url segments without padding: a segment of length 1 mod 4 cannot be
+ * base64, and the last character of a partial group must leave its unused bits zero.
+ */
+const SEGMENT = '(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?'
+const COMPACT_JWS = new RegExp(`^${SEGMENT}\\.${SEGMENT}\\.${SEGMENT}$`)
+
+/**
+ * Verifies JWT access tokens with jose against a {@link JwtKeySet}: the key is chosen by
+ * `kid`, the algorithm is the key's pinned one (the token's `alg` must equal it), and
+ * `exp`, `iat`, `iss` and `aud` are required and checked with a bounded clock skew. Every
+ * refusal is a 401 `BackbeatError` with a stable `ERR_AUTH_*` code.
+ *
+ * Verified tokens are remembered under a SHA-256 of the token until they expire, so a client
+ * sending the same token again costs a hash and a map lookup rather than a signature check;
+ * removing a key, {@link forget} and {@link clear} drop what it verified.
+ *
+ * @example
+ * const verifier = new JwtVerifier({ keys, issuer: 'https://api.example.com', audience: 'music-api' })
+ * const { payload } = await verifier.verify(token)
+ */
+export class JwtVerifier {
+  readonly #keys: JwtKeySet
+  readonly #issuer: string
+  readonly #audience: string | string[]
+  readonly #skewS: number
+  readonly #required: string[]
+  readonly #maxBytes: number
+  readonly #now: Clock
+  readonly #cache: LRUCache<string, CacheEntry> | undefined
+
+  constructor(options: JwtVerifierOptions) {
+    this.#keys = options.keys
+    this.#issuer = options.issuer
+    this.#audience = typeof options.audience === 'string' ? options.audience : [...options.audience]
+    this.#skewS = options.clockSkewS ?? 30
+    this.#required = [...new Set([...ALWAYS_REQUIRED, ...(options.requiredClaims ?? [])])]
+    this.#maxBytes = options.maxTokenBytes ?? 8192
+    this.#now = options.now ?? systemClock
+    const size = options.cacheSize ?? 10_000
+    this.#cache = size > 0 ? new LRUCache<string, CacheEntry>({ max: size }) : undefined
+    if (!(this.#skewS >= 0 && this.#skewS <= 300)) throw new TypeError('clockSkewS must be between 0 and 300')
+  }
+
+  /** Verifies `token` (the compact JWS, without `Bearer `), or throws an `ERR_AUTH_*` error. */
+  async verify(token: string): Promise<VerifiedToken> {
+    if (token.length > this.#maxBytes) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+    const digest = this.#cache === undefined ? '' : createHash('sha256').update(token).digest('base64url')
+    const hit = this.#cache?.get(digest)
+    if (hit !== undefined) {
+      // Still valid, and still signed by a key we hold (a removed key revokes its tokens).
+      const key = this.#keys.find(hit.kid)
+      if (hit.expiresAt + this.#skewS * 1000 > this.#now() && key !== undefined && key.alg === hit.alg) return { payload: hit.payload, kid: hit.kid, alg: hit.alg, cached: true }
+      this.#cache?.delete(digest)
+    }
+    const key = this.#keyFor(token)
+    let payload: JWTPayload
+    try {
+      ;({ payload } = await jwtVerify(token, key.key, {
+        algorithms: [key.alg],
+        issuer: this.#issuer,
+        audience: this.#audience,
+        clockTolerance: this.#skewS,
+        requiredClaims: this.#required,
+        currentDate: new Date(this.#now()),
+      }))
+    } catch (err) {
+      throw toAuthError(err)
+    }
+    // jose checks iat only against a maximum age; a token issued in the future is not valid yet.
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > this.#now() + this.#skewS * 1000) throw new BackbeatError('ERR_AUTH_TOKEN_NOT_YET_VALID')
+    const expiresAt = (payload.exp as number) * 1000
+    if (this.#cache !== undefined) {
+      const ttl = expiresAt + this.#skewS * 1000 - this.#now()
+      if (ttl > 0) this.#cache.set(digest, { payload: Object.freeze(payload), kid: key.kid, alg: key.alg, expiresAt }, { ttl })
+    }
+    return { payload, kid: key.kid, alg: key.alg, cached: false }
+  }
+
+  /**
+   * Verifies only the signature of a compact JWS (any payload, no claims): the same key
+   * choice and algorithm pinning as {@link verify}. For JWS uses other than access tokens,
+   * and for conformance tests.
+   */
+  async verifySignature(jws: string): Promise<{ payload: Uint8Array; header: ProtectedHeaderParameters }> {
+    if (jws.length > this.#maxBytes) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+    const key = this.#keyFor(jws)
+    try {
+      const { payload, protectedHeader } = await compactVerify(jws, key.key, { algorithms: [key.alg] })
+      return { payload, header: protectedHeader }
+    } catch (err) {
+      throw toAuthError(err)
+    }
+  }
+
+  /** Drops cached verifications whose payload matches (e.g. a revoked `jti`, a user signed out everywhere). */
+  forget(matches: (payload: Readonly<JWTPayload>) => boolean): number {
+    let dropped = 0
+    if (this.#cache === undefined) return 0
+    for (const [digest, entry] of this.#cache.entries()) {
+      if (matches(entry.payload)) {
+        this.#cache.delete(digest)
+        dropped++
+      }
+    }
+    return dropped
+  }
+
+  clear(): void {
+    this.#cache?.clear()
+  }
+
+  #keyFor(token: string): JwtKey {
+    // Strict base64url: decoders skip spaces, padding and stray characters, which would let
+    // many strings carry one signature (and a cache or deny list miss the equivalent token).
+    if (!COMPACT_JWS.test(token)) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+    let header: ProtectedHeaderParameters
+    try {
+      header = decodeProtectedHeader(token)
+    } catch {
+      throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+    }
+    if (typeof header.alg !== 'string') throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+    const key = this.#keys.find(header.kid)
+    if (key === undefined) throw new BackbeatError('ERR_AUTH_KEY_UNKNOWN')
+    // The pinned algorithm decides; a token naming another one (none, HS256 against an RSA
+    // key, ...) is refused here, before jose sees it.
+    if (header.alg !== key.alg) throw new BackbeatError('ERR_AUTH_TOKEN_INVALID', { params: { reason: `alg ${header.alg.slice(0, 20)} is not the key's ${key.alg}` } })
+    return key
+  }
+}
+
+function toAuthError(err: unknown): BackbeatError {
+  if (err instanceof BackbeatError) return err
+  if (err instanceof errors.JWTExpired) return new BackbeatError('ERR_AUTH_TOKEN_EXPIRED', { cause: err })
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' || (err.claim === 'iat' && err.reason === 'check_failed')) return new BackbeatError('ERR_AUTH_TOKEN_NOT_YET_VALID', { cause: err })
+    return new BackbeatError('ERR_AUTH_TOKEN_CLAIM_INVALID', { params: { claim: err.claim, reason: err.reason }, cause: err })
+  }
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return new BackbeatError('ERR_AUTH_TOKEN_MALFORMED', { cause: err })
+  const reason = err instanceof errors.JOSEError ? err.code : 'verification failed'
+  return new BackbeatError('ERR_AUTH_TOKEN_INVALID', { params: { reason }, cause: err })
+}
