@@ -27,19 +27,24 @@ export const MAX_KID_LENGTH = 256
  *
  * @example
  * const keys = new JwtKeySet()
- * await keys.addSecret('2025-11', 'HS256', process.env.JWT_SECRET_KEY)
+ * await keys.addSecret('2025-11', 'HS256', secretFromVault)
  * await keys.addJwk({ kty: 'EC', crv: 'P-256', x, y, kid: 'partner-1', alg: 'ES256' })
  */
 export class JwtKeySet {
   readonly #byKid = new Map<string, JwtKey>()
   #unnamed: JwtKey | undefined
 
-  /** Adds an HMAC secret (at least as many bytes as the hash: 32 for HS256). */
-  addSecret(kid: string | undefined, alg: 'HS256' | 'HS384' | 'HS512', secret: string | Uint8Array): JwtKey {
+  /**
+   * Adds an HMAC secret (at least as many bytes as the hash: 32 for HS256). It is imported
+   * once as a non-extractable CryptoKey: handing jose raw bytes would import them again on
+   * every verification.
+   */
+  async addSecret(kid: string | undefined, alg: 'HS256' | 'HS384' | 'HS512', secret: string | Uint8Array): Promise<JwtKey> {
     const bytes = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret
     const min = HMAC_MIN_BYTES[alg] ?? 32
     if (bytes.byteLength < min) throw new ConfigError([{ path: 'auth.jwt.secretKey', message: `${alg} needs a secret of at least ${String(min)} bytes, got ${String(bytes.byteLength)}` }])
-    return this.#add({ kid, alg, key: bytes })
+    const key = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify'])
+    return this.#add({ kid, alg, key })
   }
 
   /**

@@ -49,7 +49,7 @@ describe('JWT verification', () => {
     ec = await generateKeyPair('ES256', { extractable: true })
     ed = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
     keys = new JwtKeySet()
-    keys.addSecret('hs-1', 'HS256', SECRET)
+    await keys.addSecret('hs-1', 'HS256', SECRET)
     await keys.addPem('rsa-1', 'RS256', await exportSPKI(rsa.publicKey))
     await keys.addJwk({ ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256' })
     await keys.addJwk({ ...(await exportJWK(ed.publicKey)), kid: 'ed-1' }, 'EdDSA')
@@ -89,8 +89,8 @@ describe('JWT verification', () => {
     assert.equal((await verifier.verify(token)).cached, false)
 
     const rotating = new JwtKeySet()
-    rotating.addSecret('old', 'HS256', SECRET)
-    rotating.addSecret('new', 'HS256', `${SECRET}-next`)
+    await rotating.addSecret('old', 'HS256', SECRET)
+    await rotating.addSecret('new', 'HS256', `${SECRET}-next`)
     const v = new JwtVerifier({ keys: rotating, issuer: ISSUER, audience: AUDIENCE, now: () => now })
     const old = await sign(secretBytes, 'HS256', 'old')
     assert.equal((await v.verify(old)).kid, 'old')
@@ -153,7 +153,7 @@ describe('JWT verification', () => {
   })
 
   it('refuses at start-up keys that cannot be pinned safely', async () => {
-    assert.throws(() => new JwtKeySet().addSecret('short', 'HS256', 'too-short'), { code: 'ERR_CONFIG_INVALID' })
+    await assert.rejects(new JwtKeySet().addSecret('short', 'HS256', 'too-short'), { code: 'ERR_CONFIG_INVALID' })
     const set = new JwtKeySet()
     await assert.rejects(set.addJwk({ ...(await exportJWK(rsa.publicKey)), kid: 'no-alg' }), { code: 'ERR_CONFIG_INVALID' })
     await assert.rejects(set.addJwk({ ...(await exportJWK(rsa.publicKey)), kid: 'clash', alg: 'RS256' }, 'PS256'), { code: 'ERR_CONFIG_INVALID' })
