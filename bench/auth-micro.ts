@@ -78,7 +78,7 @@ for (const c of cases) {
   if (c.name.includes('cold') && !(ratio <= TARGET)) pass = false
   rows.push([c.name, formatInt(mine), `${(1e6 / mine).toFixed(1)} µs`, `${ratio.toFixed(2)}x`])
 }
-process.stdout.write(`JWT verification, ${String(rounds)} rounds x ${String(values.duration)} s, node ${process.version}\n`)
+process.stdout.write(`JWT verification, ${String(rounds)} rounds x ${values.duration} s, node ${process.version}\n`)
 process.stdout.write(`${formatTable(['case', 'verifications/s', 'per verification', 'time vs jose'], rows, values.markdown)}\n`)
 process.stdout.write(`Target: cold verification within ${String(TARGET)}x of jose.jwtVerify with an imported key: ${pass ? 'PASS' : 'FAIL'}\n`)
 process.exit(pass ? 0 : 1)
