@@ -84,6 +84,7 @@ export const ERROR_CODES = {
   ERR_AUTH_TOKEN_NOT_YET_VALID: spec(401, 'authentication', 'Token not yet valid', 'The bearer token is not valid yet.'),
   ERR_AUTH_TOKEN_CLAIM_INVALID: spec(401, 'authentication', 'Invalid token', 'The bearer token was not issued for this service.', 'Token claim {claim} rejected: {reason}'),
   ERR_AUTH_KEY_UNKNOWN: spec(401, 'authentication', 'Invalid token', 'The bearer token was signed with a key this service does not know.'),
+  ERR_AUTH_INSUFFICIENT_SCOPE: spec(403, 'authorization', 'Insufficient scope', 'The bearer token lacks the scope this request needs: {scope}.'),
 
   // ── Dependencies ──────────────────────────────────────────────────────────────
   ERR_DEPENDENCY_UNAVAILABLE: spec(503, 'dependency', 'Dependency unavailable', 'A service this request needs is unavailable.'),
