@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { before, describe, it } from 'node:test'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import { conformancePath } from '../../test/helpers/conformance.ts'
 import { BackbeatError } from '../core/index.ts'
 import { JwtKeySet, JwtVerifier, type JwsAlgorithm } from './index.ts'
 
@@ -185,10 +185,9 @@ interface WycheproofGroup {
  * strict base64, an `ES521` JWK): they run, and their disagreements are reported, not failed.
  */
 describe('Wycheproof JWS test vectors', () => {
-  const file = fileURLToPath(new URL('../../../shared/conformance/wycheproof/json_web_signature_test.json', import.meta.url))
-  const data = JSON.parse(readFileSync(file, 'utf8')) as { numberOfTests: number; testGroups: WycheproofGroup[] }
-
   it('matches every expected result', async (t) => {
+    const file = conformancePath('wycheproof', 'json_web_signature_test.json')
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { numberOfTests: number; testGroups: WycheproofGroup[] }
     let checked = 0
     const failures: string[] = []
     const notes: string[] = []
