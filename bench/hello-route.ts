@@ -14,3 +14,7 @@ export const helloSchema = {
     },
   },
 } as const
+
+/** Issuer and audience of the bearer tokens the auth scenario sends. */
+export const BENCH_ISSUER = 'https://bench.backbeat.test'
+export const BENCH_AUDIENCE = 'backbeat-bench'

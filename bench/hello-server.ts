@@ -12,7 +12,8 @@
  *   node --conditions=backbeat-source bench/hello-server.ts
  */
 import { ConfigError, createBackbeatApp, loadConfig, type BackbeatConfigInput } from 'backbeat'
-import { HELLO, helloSchema } from './hello-route.ts'
+import { authPlugin, JwtKeySet, JwtVerifier } from 'backbeat/auth'
+import { BENCH_AUDIENCE, BENCH_ISSUER, HELLO, helloSchema } from './hello-route.ts'
 
 function overridesFromEnv(raw: string | undefined): BackbeatConfigInput | undefined {
   if (raw === undefined || raw.trim() === '') return undefined
@@ -24,7 +25,15 @@ try {
   const overrides = overridesFromEnv(process.env.BENCH_OVERRIDES)
   const config = loadConfig(overrides === undefined ? {} : { overrides })
   const { app, listen } = await createBackbeatApp(config, { service: { name: 'backbeat-bench', version: '0.0.0' } })
-  app.get('/bench/hello', { schema: helloSchema }, async () => HELLO)
+  // BENCH_AUTH_SECRET: the route requires a bearer token (HS256, verified by backbeat/auth).
+  const authSecret = process.env.BENCH_AUTH_SECRET
+  if (authSecret !== undefined && authSecret !== '') {
+    const keys = new JwtKeySet()
+    await keys.addSecret('bench', 'HS256', authSecret)
+    await app.register(authPlugin, { verifier: new JwtVerifier({ keys, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE }) })
+  }
+  const required = authSecret !== undefined && authSecret !== ''
+  app.get('/bench/hello', { schema: helloSchema, config: { auth: required ? { required: true } : false } }, async () => HELLO)
   const url = await listen()
   process.stdout.write(`bench hello server (${config.preset}) listening on ${url}\n`)
 } catch (err) {

@@ -23,12 +23,16 @@ import type { BackbeatConfigInput, PresetName } from 'backbeat'
 import { measure, type RunMeasurement } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatInt, formatPercent, formatTable, median, rotate } from './stats.ts'
+import { SignJWT } from 'jose'
+import { BENCH_AUDIENCE, BENCH_ISSUER } from './hello-route.ts'
 import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 /** The issue's target: production keeps at least this share of bare's req/s in scenario (a). */
 const TARGET_RATIO = 0.85
 /** Edge protection's target: headers + CORS + rate limit keep this share of the foundation stack. */
 const EDGE_TARGET_RATIO = 0.9
+/** Identity's target: a route with a hot bearer token keeps this share of the same route public. */
+const AUTH_TARGET_RATIO = 0.9
 
 interface Settings {
   rounds: number
@@ -47,7 +51,7 @@ interface Settings {
   quick: boolean
 }
 
-type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api'
+type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api' | 'auth'
 
 interface Variant {
   /** `bare`, `production`, ... or `production-no-timing` for ablations. */
@@ -58,6 +62,10 @@ interface Variant {
   readonly overrides?: BackbeatConfigInput
   /** Merged into the server's backbeat.config.json (works for every server script). */
   readonly config?: BackbeatConfigInput
+  /** Extra environment for the server (e.g. BENCH_AUTH_SECRET). */
+  readonly env?: Readonly<Record<string, string>>
+  /** Extra request headers for this variant, on top of the scenario's. */
+  readonly headers?: Readonly<Record<string, string>>
   readonly logToFile: boolean
 }
 
@@ -163,6 +171,31 @@ function trackPath(body: string): string {
   return `/v1/tracks/${encodeURIComponent(id)}`
 }
 
+/**
+ * The verified-token cache's target: the same route with a bearer token (the same token on
+ * every request, as a hot client sends it) against it without authentication, both on
+ * production as shipped.
+ */
+const BENCH_AUTH_SECRET = 'bench-secret-of-at-least-thirty-two-bytes'
+const benchToken = await new SignJWT({ sub: 'bench-user', scope: 'playlist:read' })
+  .setProtectedHeader({ alg: 'HS256', kid: 'bench' })
+  .setIssuer(BENCH_ISSUER)
+  .setAudience(BENCH_AUDIENCE)
+  .setIssuedAt()
+  .setExpirationTime('24h')
+  .sign(new TextEncoder().encode(BENCH_AUTH_SECRET))
+const AUTH_VARIANTS: readonly Variant[] = [
+  { key: 'anonymous', preset: 'production', note: 'public route, no Authorization', logToFile: true },
+  {
+    key: 'bearer',
+    preset: 'production',
+    note: 'route requires a bearer token; the same token every request (verified-token cache)',
+    env: { BENCH_AUTH_SECRET },
+    headers: { authorization: `Bearer ${benchToken}` },
+    logToFile: true,
+  },
+]
+
 function scenariosFor(settings: Settings): Scenario[] {
   const all: Scenario[] = [
     {
@@ -192,6 +225,15 @@ function scenariosFor(settings: Settings): Scenario[] {
       variants: EDGE_VARIANTS,
       baseline: 'foundation',
       headers: { origin: BENCH_ORIGIN },
+    },
+    {
+      key: 'auth',
+      title: '(e) authentication: GET /bench/hello with a hot bearer token, against the same route public',
+      script: repoPath('bench', 'hello-server.ts'),
+      readyPath: '/bench/hello',
+      targetPath: () => '/bench/hello',
+      variants: AUTH_VARIANTS,
+      baseline: 'anonymous',
     },
     {
       key: 'edge-api',
@@ -233,7 +275,7 @@ function readSettings(argv: string[]): Settings {
         '  --duration S          seconds per measured run (BENCH_DURATION_S, default 5)',
         '  --warmup S            unrecorded seconds before each run (BENCH_WARMUP_S, default 1)',
         '  --connections N       concurrent connections (BENCH_CONNECTIONS, default 50)',
-        '  --scenario hello|api|edge|edge-api|all',
+        '  --scenario hello|api|edge|edge-api|auth|all',
         '  --ablate              add production variants with one capability off (scenario a)',
         '  --strict              also exit 1 when the 85 % target is missed',
         '  --markdown            print the tables as Markdown',
@@ -253,7 +295,7 @@ function readSettings(argv: string[]): Settings {
     return n
   }
   const scenario = values.scenario
-  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api') throw new Error(`--scenario must be hello, api, edge, edge-api or all, got "${scenario}"`)
+  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api' && scenario !== 'auth') throw new Error(`--scenario must be hello, api, edge, edge-api, auth or all, got "${scenario}"`)
   return {
     rounds: Math.round(num(values.rounds, 'BENCH_ROUNDS', quick ? 1 : 5, 1)),
     durationS: num(values.duration, 'BENCH_DURATION_S', quick ? 2 : 5, 1),
@@ -261,7 +303,7 @@ function readSettings(argv: string[]): Settings {
     startWarmupS: quick ? 1 : 3,
     connections: Math.round(num(values.connections, 'BENCH_CONNECTIONS', 50, 1)),
     startTimeoutS: num(undefined, 'BENCH_START_TIMEOUT_S', 120, 5),
-    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api'] : [scenario],
+    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api', 'auth'] : [scenario],
     ablate: values.ablate,
     strict: values.strict,
     markdown: values.markdown,
@@ -314,7 +356,7 @@ async function startTargets(scenarios: Scenario[], settings: Settings): Promise<
         preset: variant.preset,
         logToFile: variant.logToFile,
         config: mergeConfig(BENCH_CONFIG, variant.config),
-        ...(variant.overrides === undefined ? {} : { env: { BENCH_OVERRIDES: JSON.stringify(variant.overrides) } }),
+        env: { ...variant.env, ...(variant.overrides === undefined ? {} : { BENCH_OVERRIDES: JSON.stringify(variant.overrides) }) },
       })
       servers.push(server)
       targets.push({ scenario, variant, server, path: '' })
@@ -325,10 +367,11 @@ async function startTargets(scenarios: Scenario[], settings: Settings): Promise<
     targets.map(async (t) => {
       const server = t.server as ServerHandle
       try {
-        const body = await waitUntilAnswering(server, t.scenario.readyPath, settings.startTimeoutS * 1000)
+        const headers = { ...t.scenario.headers, ...t.variant.headers }
+        const body = await waitUntilAnswering(server, t.scenario.readyPath, settings.startTimeoutS * 1000, headers)
         t.path = t.scenario.targetPath(body)
         // The target itself must answer 200 before it is worth loading.
-        await waitUntilAnswering(server, t.path, 10_000)
+        await waitUntilAnswering(server, t.path, 10_000, headers)
       } catch (err) {
         t.startError = err instanceof Error ? err.message : String(err)
         process.stderr.write(`bench: ${server.spec.name} FAILED to start: ${t.startError}\n`)
@@ -350,7 +393,7 @@ async function runRounds(targets: Target[], scenarios: Scenario[], settings: Set
   const live = targets.filter((t) => t.server !== undefined)
   if (settings.startWarmupS > 0) {
     process.stdout.write(`warming up ${live.length} server(s), ${settings.startWarmupS} s each\n`)
-    for (const t of live) await measure({ url: (t.server as ServerHandle).url + t.path, connections: settings.connections, durationS: settings.startWarmupS, headers: t.scenario.headers })
+    for (const t of live) await measure({ url: (t.server as ServerHandle).url + t.path, connections: settings.connections, durationS: settings.startWarmupS, headers: { ...t.scenario.headers, ...t.variant.headers } })
   }
   for (let round = 1; round <= settings.rounds; round++) {
     for (const scenario of scenarios) {
@@ -366,9 +409,9 @@ async function runRounds(targets: Target[], scenarios: Scenario[], settings: Set
           continue
         }
         const url = server.url + t.path
-        if (settings.runWarmupS > 0) await measure({ url, connections: settings.connections, durationS: settings.runWarmupS, headers: scenario.headers })
+        if (settings.runWarmupS > 0) await measure({ url, connections: settings.connections, durationS: settings.runWarmupS, headers: { ...scenario.headers, ...t.variant.headers } })
         const cpuBefore = server.cpuTimeMs()
-        const m = await measure({ url, connections: settings.connections, durationS: settings.durationS, headers: scenario.headers })
+        const m = await measure({ url, connections: settings.connections, durationS: settings.durationS, headers: { ...scenario.headers, ...t.variant.headers } })
         const cpuAfter = server.cpuTimeMs()
         const cpu = cpuBefore === undefined || cpuAfter === undefined ? {} : { serverCpuMs: cpuAfter - cpuBefore, cpuUsPerRequest: m.requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / m.requests : Number.NaN }
         const flag = server.failed() ? `server exited during the run: ${server.output().split('\n').slice(-3).join(' | ')}` : m.ok ? undefined : describeRun(m)
@@ -510,6 +553,13 @@ async function main(): Promise<void> {
   if (edgeHello !== undefined) {
     process.stdout.write(
       `Edge cost on an empty handler (scenario c, stricter than the target): ${formatPercent(edgeHello.ratioToBare)} of foundation (paired ${formatPercent(edgeHello.pairedRatioToBare)}; CPU-based ${formatPercent(edgeHello.cpuRatioToBare)})\n`,
+    )
+  }
+
+  const auth = summary.find((s) => s.scenario === 'auth' && s.variant === 'bearer')
+  if (auth !== undefined) {
+    process.stdout.write(
+      `Target: a hot bearer token keeps >= ${formatPercent(AUTH_TARGET_RATIO)} of the public route's req/s (scenario e): ${auth.ratioToBare >= AUTH_TARGET_RATIO ? 'PASS' : 'FAIL'} (${formatPercent(auth.ratioToBare)}; paired per round ${formatPercent(auth.pairedRatioToBare)}; CPU-based ${formatPercent(auth.cpuRatioToBare)})\n`,
     )
   }
 

@@ -209,7 +209,7 @@ function procCpuTimeMs(pid: number): number | undefined {
  * once if the process exits, with its last output, so a broken server is reported rather
  * than waited for.
  */
-export async function waitUntilAnswering(server: ServerHandle, path: string, timeoutMs: number): Promise<string> {
+export async function waitUntilAnswering(server: ServerHandle, path: string, timeoutMs: number, headers: Readonly<Record<string, string>> = {}): Promise<string> {
   const deadline = Date.now() + timeoutMs
   let last = 'no answer yet'
   while (Date.now() < deadline) {
@@ -217,7 +217,7 @@ export async function waitUntilAnswering(server: ServerHandle, path: string, tim
       throw new Error(`${server.spec.name} exited during start-up (code ${String(server.exit.code)}, signal ${String(server.exit.signal)}):\n${server.output()}`)
     }
     try {
-      const response = await fetch(server.url + path, { signal: AbortSignal.timeout(2000) })
+      const response = await fetch(server.url + path, { headers, signal: AbortSignal.timeout(2000) })
       const body = await response.text()
       if (response.status === 200) return body
       last = `HTTP ${response.status}: ${body.slice(0, 200)}`
