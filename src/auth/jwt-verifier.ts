@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { compactVerify, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
 import { BackbeatError, systemClock, type Clock } from '../core/index.ts'
@@ -84,17 +84,28 @@ export class JwtVerifier {
     if (!(this.#skewS >= 0 && this.#skewS <= 300)) throw new TypeError('clockSkewS must be between 0 and 300')
   }
 
+  /**
+   * The verification of `token` remembered by the cache, synchronously, or undefined when it
+   * must be verified (not seen, expired, or its key removed). Lets a hot request skip a
+   * promise; {@link verify} does the same first.
+   */
+  cached(token: string): VerifiedToken | undefined {
+    if (this.#cache === undefined || token.length > this.#maxBytes) return undefined
+    const digest = cacheKey(token)
+    const hit = this.#cache.get(digest)
+    if (hit === undefined) return undefined
+    // Still valid, and still signed by a key we hold (a removed key revokes its tokens).
+    const key = this.#keys.find(hit.kid)
+    if (hit.expiresAt + this.#skewS * 1000 > this.#now() && key !== undefined && key.alg === hit.alg) return { payload: hit.payload, kid: hit.kid, alg: hit.alg, cached: true }
+    this.#cache.delete(digest)
+    return undefined
+  }
+
   /** Verifies `token` (the compact JWS, without `Bearer `), or throws an `ERR_AUTH_*` error. */
   async verify(token: string): Promise<VerifiedToken> {
     if (token.length > this.#maxBytes) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
-    const digest = this.#cache === undefined ? '' : createHash('sha256').update(token).digest('base64url')
-    const hit = this.#cache?.get(digest)
-    if (hit !== undefined) {
-      // Still valid, and still signed by a key we hold (a removed key revokes its tokens).
-      const key = this.#keys.find(hit.kid)
-      if (hit.expiresAt + this.#skewS * 1000 > this.#now() && key !== undefined && key.alg === hit.alg) return { payload: hit.payload, kid: hit.kid, alg: hit.alg, cached: true }
-      this.#cache?.delete(digest)
-    }
+    const hit = this.cached(token)
+    if (hit !== undefined) return hit
     const key = this.#keyFor(token)
     let payload: JWTPayload
     try {
@@ -114,7 +125,7 @@ export class JwtVerifier {
     const expiresAt = (payload.exp as number) * 1000
     if (this.#cache !== undefined) {
       const ttl = expiresAt + this.#skewS * 1000 - this.#now()
-      if (ttl > 0) this.#cache.set(digest, { payload: Object.freeze(payload), kid: key.kid, alg: key.alg, expiresAt }, { ttl })
+      if (ttl > 0) this.#cache.set(cacheKey(token), { payload: Object.freeze(payload), kid: key.kid, alg: key.alg, expiresAt }, { ttl })
     }
     return { payload, kid: key.kid, alg: key.alg, cached: false }
   }
@@ -170,6 +181,11 @@ export class JwtVerifier {
     if (header.alg !== key.alg) throw new BackbeatError('ERR_AUTH_TOKEN_INVALID', { params: { reason: `alg ${header.alg.slice(0, 20)} is not the key's ${key.alg}` } })
     return key
   }
+}
+
+/** One-shot crypto.hash: a third of createHash()'s cost, which is most of a cache hit. */
+function cacheKey(token: string): string {
+  return hash('sha256', token, 'base64url')
 }
 
 function toAuthError(err: unknown): BackbeatError {

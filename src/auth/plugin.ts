@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { JWTPayload } from 'jose'
 import { BackbeatError, ConfigError, type RequestContext } from '../core/index.ts'
-import type { JwtVerifier } from './jwt-verifier.ts'
+import type { JwtVerifier, VerifiedToken } from './jwt-verifier.ts'
 
 /** Per-route authentication, set through the route's `config.auth`. */
 export interface RouteAuth {
@@ -64,6 +64,7 @@ export const authPlugin = fp<AuthPluginOptions>(
       new BackbeatError(err.code, { params: err.params, cause: err, headers: { 'www-authenticate': `${challenge}, error="invalid_token"` } })
 
     app.decorateRequest('auth', null)
+    const identities = new WeakMap<object, AuthIdentity>()
 
     // One plan per route config object: required or not, and the scopes it needs.
     const plans = new WeakMap<object, { required: boolean; scopes: readonly string[]; skip: boolean }>()
@@ -87,35 +88,61 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
     })
 
-    app.addHook('onRequest', async (request: FastifyRequest, _reply: FastifyReply) => {
-      const plan = planOf(request)
-      if (plan.skip) return
-      const header = request.headers.authorization
-      if (header === undefined) {
-        if (plan.required) throw new BackbeatError('ERR_AUTH_TOKEN_MISSING', { headers: { 'www-authenticate': challenge } })
-        return
-      }
-      const match = header.length <= MAX_AUTHORIZATION_BYTES ? BEARER.exec(header) : null
-      if (match === null) throw invalid(new BackbeatError('ERR_AUTH_TOKEN_MALFORMED'))
-      let verified
-      try {
-        verified = await verifier.verify(match[1] as string)
-      } catch (err) {
-        throw err instanceof BackbeatError ? invalid(err) : err
-      }
+    /** Sets the identity of a verified token on the request, or returns why it may not pass. */
+    const admit = (request: FastifyRequest, verified: VerifiedToken, scopes: readonly string[]): BackbeatError | undefined => {
       const claims = verified.payload
-      if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid(new BackbeatError('ERR_AUTH_TOKEN_CLAIM_INVALID', { params: { claim: 'sub', reason: 'missing' } }))
-      const identity: AuthIdentity = { subject: claims.sub, scopes: scopesOf(claims), claims }
-      const missing = plan.scopes.filter((s) => !identity.scopes.has(s))
+      // A cached verification returns the same frozen payload: its identity is built once.
+      let identity = identities.get(claims)
+      if (identity === undefined) {
+        if (typeof claims.sub !== 'string' || claims.sub === '') return invalid(new BackbeatError('ERR_AUTH_TOKEN_CLAIM_INVALID', { params: { claim: 'sub', reason: 'missing' } }))
+        identity = Object.freeze({ subject: claims.sub, scopes: scopesOf(claims), claims })
+        identities.set(claims, identity)
+      }
+      const held = identity.scopes
+      const missing = scopes.filter((s) => !held.has(s))
       if (missing.length > 0) {
-        throw new BackbeatError('ERR_AUTH_INSUFFICIENT_SCOPE', {
+        return new BackbeatError('ERR_AUTH_INSUFFICIENT_SCOPE', {
           params: { scope: missing.join(' ') },
-          headers: { 'www-authenticate': `${challenge}, error="insufficient_scope", scope="${plan.scopes.join(' ')}"` },
+          headers: { 'www-authenticate': `${challenge}, error="insufficient_scope", scope="${scopes.join(' ')}"` },
         })
       }
       request.auth = identity
       const context = contextOf(request)
       if (context !== null) context.userId = identity.subject
+      return undefined
+    }
+
+    // Callback style: a cached token is admitted synchronously, without a promise.
+    app.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      const plan = planOf(request)
+      if (plan.skip) {
+        done()
+        return
+      }
+      const header = request.headers.authorization
+      if (header === undefined) {
+        done(plan.required ? new BackbeatError('ERR_AUTH_TOKEN_MISSING', { headers: { 'www-authenticate': challenge } }) : undefined)
+        return
+      }
+      const match = header.length <= MAX_AUTHORIZATION_BYTES ? BEARER.exec(header) : null
+      if (match === null) {
+        done(invalid(new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')))
+        return
+      }
+      const token = match[1] as string
+      const hit = verifier.cached(token)
+      if (hit !== undefined) {
+        done(admit(request, hit, plan.scopes))
+        return
+      }
+      verifier.verify(token).then(
+        (verified) => {
+          done(admit(request, verified, plan.scopes))
+        },
+        (err: unknown) => {
+          done(err instanceof BackbeatError ? invalid(err) : err instanceof Error ? err : new Error(String(err)))
+        },
+      )
     })
   },
   { name: 'backbeat-auth', fastify: '5.x' },
