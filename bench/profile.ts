@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { measure } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatTable } from './stats.ts'
-import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
+import { AUTH_SECRET, benchToken, BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 interface CpuProfileNode {
   id: number
@@ -105,6 +105,7 @@ interface ProfileTarget {
   /** Merged into the server's backbeat.config.json. */
   config?: object
   headers?: Record<string, string>
+  env?: Record<string, string>
 }
 
 async function profilePreset(target: ProfileTarget, durationS: number, connections: number): Promise<ProfileSummary> {
@@ -118,9 +119,9 @@ async function profilePreset(target: ProfileTarget, durationS: number, connectio
       logToFile: target.preset !== 'bare',
       config: mergeConfig(BENCH_CONFIG, target.config),
       nodeFlags: ['--cpu-prof', '--cpu-prof-dir=cpu-profiles'],
-      ...(overrides === undefined ? {} : { env: { BENCH_OVERRIDES: overrides } }),
+      env: { ...target.env, ...(overrides === undefined ? {} : { BENCH_OVERRIDES: overrides }) },
     })
-    await waitUntilAnswering(server, '/bench/hello', 60_000)
+    await waitUntilAnswering(server, '/bench/hello', 60_000, headers)
     // Warm up without recording would need a second profile; instead load long enough that
     // start-up and JIT are a small share, and divide by requests served across the whole run.
     await measure({ url: `${server.url}/bench/hello`, connections, durationS: 2, headers })
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '50' },
       overrides: { type: 'string' },
       edge: { type: 'boolean', default: false },
+      auth: { type: 'boolean', default: false },
       top: { type: 'string', default: '25' },
     },
   })
@@ -160,7 +162,12 @@ async function main(): Promise<void> {
         { label: 'edge', preset: 'production', overrides: undefined, config: EDGE_ON, headers: { origin: BENCH_ORIGIN } },
         { label: 'edge-all', preset: 'production', overrides: undefined, config: EDGE_ALL, headers: { origin: BENCH_ORIGIN } },
       ]
-    : values.presets.split(',').map((p) => ({ label: p.trim(), preset: p.trim(), overrides: values.overrides }))
+    : values.auth
+      ? [
+          { label: 'anonymous', preset: 'production', overrides: undefined },
+          { label: 'bearer', preset: 'production', overrides: undefined, env: { BENCH_AUTH_SECRET: AUTH_SECRET }, headers: { authorization: `Bearer ${await benchToken()}` } },
+        ]
+      : values.presets.split(',').map((p) => ({ label: p.trim(), preset: p.trim(), overrides: values.overrides }))
   const durationS = Number(values.duration)
   const connections = Number(values.connections)
   const top = Number(values.top)

@@ -23,9 +23,7 @@ import type { BackbeatConfigInput, PresetName } from 'backbeat'
 import { measure, type RunMeasurement } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatInt, formatPercent, formatTable, median, rotate } from './stats.ts'
-import { SignJWT } from 'jose'
-import { BENCH_AUDIENCE, BENCH_ISSUER } from './hello-route.ts'
-import { BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
+import { AUTH_SECRET, benchToken, BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 /** The issue's target: production keeps at least this share of bare's req/s in scenario (a). */
 const TARGET_RATIO = 0.85
@@ -176,22 +174,15 @@ function trackPath(body: string): string {
  * every request, as a hot client sends it) against it without authentication, both on
  * production as shipped.
  */
-const BENCH_AUTH_SECRET = 'bench-secret-of-at-least-thirty-two-bytes'
-const benchToken = await new SignJWT({ sub: 'bench-user', scope: 'playlist:read' })
-  .setProtectedHeader({ alg: 'HS256', kid: 'bench' })
-  .setIssuer(BENCH_ISSUER)
-  .setAudience(BENCH_AUDIENCE)
-  .setIssuedAt()
-  .setExpirationTime('24h')
-  .sign(new TextEncoder().encode(BENCH_AUTH_SECRET))
+const benchBearer = `Bearer ${await benchToken()}`
 const AUTH_VARIANTS: readonly Variant[] = [
   { key: 'anonymous', preset: 'production', note: 'public route, no Authorization', logToFile: true },
   {
     key: 'bearer',
     preset: 'production',
     note: 'route requires a bearer token; the same token every request (verified-token cache)',
-    env: { BENCH_AUTH_SECRET },
-    headers: { authorization: `Bearer ${benchToken}` },
+    env: { BENCH_AUTH_SECRET: AUTH_SECRET },
+    headers: { authorization: benchBearer },
     logToFile: true,
   },
 ]

@@ -1,4 +1,6 @@
 import type { BackbeatConfigInput } from 'backbeat'
+import { SignJWT } from 'jose'
+import { BENCH_AUDIENCE, BENCH_ISSUER } from './hello-route.ts'
 
 /**
  * Configuration shared by the benchmark runner (run.ts) and the profiler (profile.ts).
@@ -33,4 +35,18 @@ export function mergeConfig(base: object, extra: object | undefined): object {
     out[key] = bothObjects ? mergeConfig(current, value as object) : value
   }
   return out
+}
+
+/** The HS256 secret of the auth scenario: hello-server requires a bearer token when BENCH_AUTH_SECRET is set. */
+export const AUTH_SECRET = 'bench-secret-of-at-least-thirty-two-bytes'
+
+/** A bearer token the auth scenario sends on every request (a hot client). */
+export function benchToken(): Promise<string> {
+  return new SignJWT({ sub: 'bench-user', scope: 'playlist:read' })
+    .setProtectedHeader({ alg: 'HS256', kid: 'bench' })
+    .setIssuer(BENCH_ISSUER)
+    .setAudience(BENCH_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime('24h')
+    .sign(new TextEncoder().encode(AUTH_SECRET))
 }
