@@ -112,6 +112,7 @@ describe('bearer-token authentication over HTTP', () => {
     await keys.addSecret(undefined, 'HS256', SECRET)
     await other.register(authPlugin, { verifier: new JwtVerifier({ keys, issuer: ISSUER, audience: AUDIENCE }) })
     assert.throws(() => other.get('/x', { config: { auth: { scopes: ['has space'] } } }, async () => ({})), { code: 'ERR_CONFIG_INVALID' })
+    assert.throws(() => other.get('/y', { config: { auth: null as unknown as false } }, async () => ({})), { code: 'ERR_CONFIG_INVALID' })
     await other.close()
   })
 })

@@ -41,6 +41,15 @@ export interface AuthPluginOptions {
 /** Longest Authorization header read; a longer one is refused before any parsing. */
 const MAX_AUTHORIZATION_BYTES = 16_384
 const BEARER = /^Bearer +([^\s]+) *$/i
+/** A scope token (RFC 6749 section 3.3). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+
+interface RoutePlan {
+  required: boolean
+  scopes: readonly string[]
+  /** `config.auth: false`: credentials are not looked at. */
+  skip: boolean
+}
 
 /**
  * Bearer-token authentication (RFC 6750) for every route, in `onRequest`: a token that is
@@ -67,8 +76,8 @@ export const authPlugin = fp<AuthPluginOptions>(
     const identities = new WeakMap<object, AuthIdentity>()
 
     // One plan per route config object: required or not, and the scopes it needs.
-    const plans = new WeakMap<object, { required: boolean; scopes: readonly string[]; skip: boolean }>()
-    const planOf = (request: FastifyRequest): { required: boolean; scopes: readonly string[]; skip: boolean } => {
+    const plans = new WeakMap<object, RoutePlan>()
+    const planOf = (request: FastifyRequest): RoutePlan => {
       const config = request.routeOptions.config as { auth?: false | RouteAuth }
       let plan = plans.get(config)
       if (plan === undefined) {
@@ -82,8 +91,9 @@ export const authPlugin = fp<AuthPluginOptions>(
     app.addHook('onRoute', (route) => {
       const auth = (route.config as { auth?: unknown } | undefined)?.auth
       if (auth === undefined || auth === false) return
-      const scopes = (auth as RouteAuth).scopes
-      if (typeof auth !== 'object' || auth === null || (scopes !== undefined && (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))))) {
+      const scopes = typeof auth === 'object' && auth !== null ? (auth as RouteAuth).scopes : undefined
+      const validScopes = scopes === undefined || (Array.isArray(scopes) && scopes.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s)))
+      if (typeof auth !== 'object' || auth === null || !validScopes) {
         throw new ConfigError([{ path: `route ${route.url} config.auth`, message: 'must be false or { required?: boolean, scopes?: string[] } with scope tokens (RFC 6749)' }])
       }
     })
