@@ -7,7 +7,8 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { requireRedisUrl } from '../services.ts'
+import { Redis } from 'ioredis'
+import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
 
@@ -33,13 +34,15 @@ interface Instance {
 describe('rate limits shared by two server processes on one Redis', () => {
   const instances: Instance[] = []
   let dir: string
+  let redisUrl = ''
+  const keyPrefix = `bb:rl:instances:${randomBytes(4).toString('hex')}:`
 
   before(async () => {
-    const redisUrl = await requireRedisUrl()
+    redisUrl = await requireRedisUrl()
     dir = mkdtempSync(join(tmpdir(), 'backbeat-instances-'))
     const configFile = join(dir, 'backbeat.config.json')
     // A fresh key prefix: earlier runs' counters must not count here.
-    writeFileSync(configFile, JSON.stringify({ rateLimit: { keyPrefix: `bb:rl:instances:${randomBytes(4).toString('hex')}:`, policies: { burst: { algorithm: 'fixed-window', limit: 10, windowS: 3600 } } } }))
+    writeFileSync(configFile, JSON.stringify({ rateLimit: { keyPrefix, policies: { burst: { algorithm: 'fixed-window', limit: 10, windowS: 3600 } } } }))
     const env: Record<string, string> = {}
     for (const [key, value] of Object.entries(process.env)) {
       // Only Redis is shared; each instance keeps its catalogue in its own in-memory PGlite.
@@ -94,6 +97,9 @@ describe('rate limits shared by two server processes on one Redis', () => {
       ),
     )
     rmSync(dir, { recursive: true, force: true })
+    const admin = new Redis(redisUrl)
+    await deleteRedisKeysByPrefix(admin, keyPrefix)
+    await admin.quit()
   })
 
   it('counts requests to either instance against one quota', async () => {

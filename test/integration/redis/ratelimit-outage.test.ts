@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { createBackbeatApp, parseConfig, type BackbeatApp } from 'backbeat'
 import { createLogger } from 'backbeat/logging'
 import { RedisConnection } from 'backbeat/stores'
-import { requireRedisUrl } from '../services.ts'
+import { Redis } from 'ioredis'
+import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
 import { TcpProxy } from '../tcp-proxy.ts'
 
 /**
@@ -21,6 +22,7 @@ describe('rate limiting when Redis dies mid-load (real Redis through a relay)', 
   let backbeat: BackbeatApp
   let base: string
   const logLines: Array<Record<string, unknown>> = []
+  const keyPrefix = `bb:rl:outage:${randomBytes(4).toString('hex')}:`
 
   before(async () => {
     const url = new URL(await requireRedisUrl())
@@ -35,7 +37,7 @@ describe('rate limiting when Redis dies mid-load (real Redis through a relay)', 
       health: { cacheMs: 0 },
       rateLimit: {
         store: 'redis',
-        keyPrefix: `bb:rl:outage:${randomBytes(4).toString('hex')}:`,
+        keyPrefix,
         breaker: { timeoutMs: 150, failureThreshold: 3, halfOpenAfterMs: 300 },
         policies: {
           insured: { limit: 100_000, windowS: 60, onStoreError: 'memory' },
@@ -59,6 +61,10 @@ describe('rate limiting when Redis dies mid-load (real Redis through a relay)', 
 
   after(async () => {
     await backbeat.app.close()
+    // Straight to Redis, not through the relay: leave nothing behind.
+    const admin = new Redis(await requireRedisUrl())
+    await deleteRedisKeysByPrefix(admin, keyPrefix)
+    await admin.quit()
     await redis.close()
     await proxy.stop()
   })
