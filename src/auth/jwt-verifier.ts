@@ -33,8 +33,8 @@ export interface VerifiedToken {
 
 interface CacheEntry {
   payload: Readonly<JWTPayload>
-  kid: string | undefined
-  alg: string
+  /** The key that verified it: a hit counts only while the set still holds this very key. */
+  key: JwtKey
   /** `exp` in epoch ms. */
   expiresAt: number
 }
@@ -91,20 +91,14 @@ export class JwtVerifier {
    */
   cached(token: string): VerifiedToken | undefined {
     if (this.#cache === undefined || token.length > this.#maxBytes) return undefined
-    const digest = cacheKey(token)
-    const hit = this.#cache.get(digest)
-    if (hit === undefined) return undefined
-    // Still valid, and still signed by a key we hold (a removed key revokes its tokens).
-    const key = this.#keys.find(hit.kid)
-    if (hit.expiresAt + this.#skewS * 1000 > this.#now() && key !== undefined && key.alg === hit.alg) return { payload: hit.payload, kid: hit.kid, alg: hit.alg, cached: true }
-    this.#cache.delete(digest)
-    return undefined
+    return this.#lookup(cacheKey(token))
   }
 
   /** Verifies `token` (the compact JWS, without `Bearer `), or throws an `ERR_AUTH_*` error. */
   async verify(token: string): Promise<VerifiedToken> {
     if (token.length > this.#maxBytes) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
-    const hit = this.cached(token)
+    const digest = this.#cache === undefined ? '' : cacheKey(token)
+    const hit = this.#cache === undefined ? undefined : this.#lookup(digest)
     if (hit !== undefined) return hit
     const key = this.#keyFor(token)
     let payload: JWTPayload
@@ -125,7 +119,7 @@ export class JwtVerifier {
     const expiresAt = (payload.exp as number) * 1000
     if (this.#cache !== undefined) {
       const ttl = expiresAt + this.#skewS * 1000 - this.#now()
-      if (ttl > 0) this.#cache.set(cacheKey(token), { payload: Object.freeze(payload), kid: key.kid, alg: key.alg, expiresAt }, { ttl })
+      if (ttl > 0) this.#cache.set(digest, { payload: Object.freeze(payload), key, expiresAt }, { ttl })
     }
     return { payload, kid: key.kid, alg: key.alg, cached: false }
   }
@@ -161,6 +155,15 @@ export class JwtVerifier {
 
   clear(): void {
     this.#cache?.clear()
+  }
+
+  /** A cached verification still valid, and still signed by a key the set holds (the same key, not just the same kid). */
+  #lookup(digest: string): VerifiedToken | undefined {
+    const hit = this.#cache?.get(digest)
+    if (hit === undefined) return undefined
+    if (hit.expiresAt + this.#skewS * 1000 > this.#now() && this.#keys.find(hit.key.kid) === hit.key) return { payload: hit.payload, kid: hit.key.kid, alg: hit.key.alg, cached: true }
+    this.#cache?.delete(digest)
+    return undefined
   }
 
   #keyFor(token: string): JwtKey {

@@ -97,6 +97,12 @@ describe('JWT verification', () => {
     assert.equal((await v.verify(old)).cached, true)
     rotating.remove('old')
     await rejects(v.verify(old), 'ERR_AUTH_KEY_UNKNOWN')
+    // A kid given new key material: tokens of the old material fail, even while cached.
+    await rotating.addSecret('old', 'HS256', SECRET)
+    assert.equal((await v.verify(old)).cached, false)
+    assert.equal((await v.verify(old)).cached, true)
+    await rotating.addSecret('old', 'HS256', `${SECRET}-rotated`)
+    await rejects(v.verify(old), 'ERR_AUTH_TOKEN_INVALID')
     assert.equal((await v.verify(await sign(new TextEncoder().encode(`${SECRET}-next`), 'HS256', 'new'))).kid, 'new')
   })
 
