@@ -457,6 +457,12 @@ function summarise(runs: RunRecord[], scenarios: Scenario[]): SummaryRow[] {
   return rows
 }
 
+/** A target's verdict: the variant's median req/s against its baseline's, or NOT RUN. */
+function judge(row: SummaryRow | undefined, target: number): 'PASS' | 'FAIL' | 'NOT RUN' {
+  if (row === undefined) return 'NOT RUN'
+  return Number.isFinite(row.ratioToBare) && row.ratioToBare >= target ? 'PASS' : 'FAIL'
+}
+
 /** autocannon records whole milliseconds, so a 0 is a sub-millisecond latency. */
 function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return 'n/a'
@@ -517,9 +523,8 @@ async function main(): Promise<void> {
   // it as the stricter measure of the stack's own cost.
   const prod = summary.find((s) => s.scenario === 'api' && s.variant === 'production')
   const overhead = summary.find((s) => s.scenario === 'hello' && s.variant === 'production')
-  let verdict: 'PASS' | 'FAIL' | 'NOT RUN' = 'NOT RUN'
+  const verdict = judge(prod, TARGET_RATIO)
   if (prod !== undefined) {
-    verdict = Number.isFinite(prod.ratioToBare) && prod.ratioToBare >= TARGET_RATIO ? 'PASS' : 'FAIL'
     process.stdout.write(
       `\nTarget: production keeps >= ${formatPercent(TARGET_RATIO)} of bare's req/s on the reference server's read route (scenario b): ${verdict} (${formatPercent(prod.ratioToBare)} of bare; paired per round ${formatPercent(prod.pairedRatioToBare)})\n`,
     )
@@ -534,9 +539,8 @@ async function main(): Promise<void> {
   // handler (c) is printed beside it as the stricter measure.
   const edge = summary.find((s) => s.scenario === 'edge-api' && s.variant === 'edge')
   const edgeHello = summary.find((s) => s.scenario === 'edge' && s.variant === 'edge')
-  let edgeVerdict: 'PASS' | 'FAIL' | 'NOT RUN' = 'NOT RUN'
+  const edgeVerdict = judge(edge, EDGE_TARGET_RATIO)
   if (edge !== undefined) {
-    edgeVerdict = Number.isFinite(edge.ratioToBare) && edge.ratioToBare >= EDGE_TARGET_RATIO ? 'PASS' : 'FAIL'
     process.stdout.write(
       `Target: security headers + CORS + rate limit (memory) keep >= ${formatPercent(EDGE_TARGET_RATIO)} of the foundation stack's req/s on the read route (scenario d): ${edgeVerdict} (${formatPercent(edge.ratioToBare)}; paired per round ${formatPercent(edge.pairedRatioToBare)}; CPU-based ${formatPercent(edge.cpuRatioToBare)})\n`,
     )
@@ -550,7 +554,7 @@ async function main(): Promise<void> {
   const auth = summary.find((s) => s.scenario === 'auth' && s.variant === 'bearer')
   if (auth !== undefined) {
     process.stdout.write(
-      `Target: a hot bearer token keeps >= ${formatPercent(AUTH_TARGET_RATIO)} of the public route's req/s (scenario e): ${auth.ratioToBare >= AUTH_TARGET_RATIO ? 'PASS' : 'FAIL'} (${formatPercent(auth.ratioToBare)}; paired per round ${formatPercent(auth.pairedRatioToBare)}; CPU-based ${formatPercent(auth.cpuRatioToBare)})\n`,
+      `Target: a hot bearer token keeps >= ${formatPercent(AUTH_TARGET_RATIO)} of the public route's req/s (scenario e): ${judge(auth, AUTH_TARGET_RATIO)} (${formatPercent(auth.ratioToBare)}; paired per round ${formatPercent(auth.pairedRatioToBare)}; CPU-based ${formatPercent(auth.cpuRatioToBare)})\n`,
     )
   }
 
