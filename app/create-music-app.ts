@@ -45,7 +45,7 @@ export async function createMusicApp(config: BackbeatConfig, options: CreateMusi
     await stores.close()
   })
   try {
-    await registerMusicApi(app, { sql: stores.sql, ...(options.seed === undefined ? {} : { seed: options.seed }) })
+    await registerMusicApi(app, { sql: stores.sql, identity: app.identity, ...(options.seed === undefined ? {} : { seed: options.seed }) })
     await app.ready()
   } catch (err) {
     await app.close()

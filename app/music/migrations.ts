@@ -103,4 +103,21 @@ CREATE TABLE music_seeds (
 );
 `,
   },
+  {
+    id: '0003_music_accounts',
+    sql: `
+-- Sign-in: an scrypt PHC string (null: the account cannot use passwords), RBAC roles, and
+-- the second factor: the TOTP secret sealed with the vault key (AES-256-GCM), hashed recovery
+-- codes, and a pending secret during enrolment.
+ALTER TABLE users
+  ADD COLUMN password_hash        text CHECK (password_hash IS NULL OR password_hash LIKE '$scrypt$%'),
+  ADD COLUMN roles                text[] NOT NULL DEFAULT '{listener}',
+  ADD COLUMN mfa_secret           text,
+  ADD COLUMN mfa_pending_secret   text,
+  ADD COLUMN mfa_enrolled_at      timestamptz,
+  ADD COLUMN mfa_recovery_hashes  text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN spotify_id           text;
+CREATE UNIQUE INDEX users_spotify_id_key ON users (spotify_id) WHERE spotify_id IS NOT NULL;
+`,
+  },
 ]

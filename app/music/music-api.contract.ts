@@ -44,16 +44,22 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
     let music: MusicApp
     let opened: MusicApp | undefined
 
+    /** An admin's bearer token: playlist writes need a signed-in owner or admin (auth has its own tests). */
+    let adminAuthorization = ''
     before(async () => {
       opened = await harness.open()
       music = opened
+      const identity = music.app.identity
+      if (identity === null) throw new Error('the music API contract runs with auth enabled')
+      adminAuthorization = `Bearer ${(await identity.issuer.issue({ sub: 'contract-admin', roles: ['admin'] })).token}`
     })
     after(async () => {
       await harness.close(opened)
     })
 
     async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH', url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<Response<T>> {
-      const res = await music.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) })
+      const withAuth = method === 'GET' || 'authorization' in headers ? headers : { authorization: adminAuthorization, ...headers }
+      const res = await music.app.inject({ method, url, headers: withAuth, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) })
       return { status: res.statusCode, headers: res.headers, body: (res.body === '' ? undefined : JSON.parse(res.body)) as T }
     }
     const get = <T>(url: string, headers?: Record<string, string>): Promise<Response<T>> => call<T>('GET', url, undefined, headers)
@@ -812,6 +818,11 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
           ['post', '/v1/playlists/{playlist_id}/tracks'],
           ['delete', '/v1/playlists/{playlist_id}/tracks'],
           ['put', '/v1/playlists/{playlist_id}/tracks'],
+          ['post', '/v1/auth/token'],
+          ['post', '/v1/auth/refresh'],
+          ['post', '/v1/auth/logout'],
+          ['get', '/v1/me'],
+          ['post', '/v1/admin/users/{user_id}/sign-out'],
         ]
         const documented = Object.entries(res.body.paths)
           .filter(([path]) => path.startsWith('/v1/'))

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { TokenService, type Identity } from 'backbeat/auth'
 import { migrate, type SqlDatabase } from 'backbeat/stores'
 import { musicMigrations } from './migrations.ts'
 import { MusicRepository } from './repository.ts'
@@ -7,12 +8,17 @@ import { playlistRoutes } from './routes/playlists.ts'
 import { userRoutes } from './routes/users.ts'
 import { sharedSchemas } from './schemas.ts'
 import { seedDemoCatalogue } from './seed.ts'
+import { MusicAccounts, seedDemoAccounts } from './accounts.ts'
+import { authRoutes } from './routes/auth.ts'
+import { invalidField } from './errors.ts'
 
 /** Options of {@link registerMusicApi}. */
 export interface MusicApiOptions {
   sql: SqlDatabase
   /** Load the demo catalogue into an empty database (default true; loaded once per database). */
   seed?: boolean
+  /** The stack's identity engines (`app.identity`); without them every route is public. */
+  identity?: Identity | null
 }
 
 /**
@@ -28,15 +34,30 @@ export interface MusicApiOptions {
  */
 export async function registerMusicApi(app: FastifyInstance, options: MusicApiOptions): Promise<{ repository: MusicRepository; seeded: boolean }> {
   const applied = await migrate(options.sql, musicMigrations)
+  const identity = options.identity ?? null
   const seeded = options.seed === false ? false : await seedDemoCatalogue(options.sql)
+  if (options.seed !== false && identity !== null) await seedDemoAccounts(options.sql, identity.hasher)
   app.log.info({ migrations: applied, seeded }, 'music database ready')
   for (const schema of sharedSchemas) app.addSchema(schema)
   const repository = new MusicRepository(options.sql)
+  const accounts = new MusicAccounts(options.sql)
+  const hashPassword =
+    identity === null
+      ? undefined
+      : async (password: string): Promise<string> => {
+          const violation = identity.hasher.policyViolation(password)
+          if (violation !== undefined) throw invalidField('body', '/password', violation)
+          return identity.hasher.hash(password)
+        }
   await app.register(
     async (v1) => {
       await v1.register(catalogueRoutes, { repository })
-      await v1.register(userRoutes, { repository })
-      await v1.register(playlistRoutes, { repository })
+      await v1.register(userRoutes, { repository, hashPassword })
+      await v1.register(playlistRoutes, { repository, rbac: identity?.rbac })
+      if (identity !== null) {
+        const tokens = new TokenService({ ...identity, accounts, securityEvents: app.securityEvents.record })
+        await v1.register(authRoutes, { tokens, repository })
+      }
     },
     { prefix: '/v1' },
   )

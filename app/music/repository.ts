@@ -321,12 +321,28 @@ export class MusicRepository {
     return toUser(row)
   }
 
+  /** The private profile (with email), as `GET /v1/me` answers it. */
+  async privateUser(id: string): Promise<PrivateUserJson> {
+    const { rows } = await this.#db.query<UserRow>('SELECT id, display_name, email, country, created_at FROM users WHERE id = $1', [id])
+    const row = rows[0]
+    if (row === undefined) throw notFound('User', id)
+    return { ...toUser(row), email: row.email }
+  }
+
+  /** The owner of a playlist, for ownership checks; 404 when unknown. */
+  async playlistOwner(id: string): Promise<string> {
+    const { rows } = await this.#db.query<{ owner_id: string }>('SELECT owner_id FROM playlists WHERE id = $1', [id])
+    const row = rows[0]
+    if (row === undefined) throw notFound('Playlist', id)
+    return row.owner_id
+  }
+
   /** 409 when the email address is taken; the unique index decides, so two racing sign-ups cannot both win. */
-  async createUser(input: { displayName: string; email: string; country?: string | undefined }): Promise<PrivateUserJson> {
+  async createUser(input: { displayName: string; email: string; country?: string | undefined; passwordHash?: string | undefined }): Promise<PrivateUserJson> {
     try {
       const { rows } = await this.#db.query<UserRow>(
-        'INSERT INTO users (id, display_name, email, country) VALUES ($1, $2, $3, $4) RETURNING id, display_name, email, country, created_at',
-        [newId(), input.displayName, input.email, input.country ?? null],
+        'INSERT INTO users (id, display_name, email, country, password_hash) VALUES ($1, $2, $3, $4, $5) RETURNING id, display_name, email, country, created_at',
+        [newId(), input.displayName, input.email, input.country ?? null, input.passwordHash ?? null],
       )
       const row = rows[0] as UserRow
       return { ...toUser(row), email: row.email }

@@ -251,6 +251,7 @@ export const CreateUserBody = Type.Object(
     display_name: Text({ minLength: 1, maxLength: 100 }),
     email: Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s\\u0000]+@[^@\\s\\u0000]+$' }),
     country: Type.Optional(Type.String({ minLength: 2, maxLength: 2, pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country code.' })),
+    password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024, description: 'Lets the user sign in with `POST /v1/auth/token`; stored as an scrypt hash only.' })),
   },
   { additionalProperties: false },
 )

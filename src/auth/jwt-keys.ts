@@ -95,6 +95,14 @@ export class JwtKeySet {
     return this.#byKid.delete(kid)
   }
 
+  /**
+   * Whether the set holds a key under exactly this `kid` (undefined: the unnamed key), without
+   * {@link find}'s single-key rule. Lets a key source tell its own keys from ones added locally.
+   */
+  has(kid: string | undefined): boolean {
+    return kid === undefined ? this.#unnamed !== undefined : this.#byKid.has(kid)
+  }
+
   get size(): number {
     return this.#byKid.size + (this.#unnamed === undefined ? 0 : 1)
   }

@@ -1,11 +1,38 @@
 import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { compactVerify, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
-import { BackbeatError, systemClock, type Clock } from '../core/index.ts'
+import { BackbeatError, ConfigError, systemClock, type Clock } from '../core/index.ts'
 import type { JwtKey, JwtKeySet } from './jwt-keys.ts'
+
+/**
+ * Keeps a {@link JwtKeySet} in step with keys published elsewhere (a remote JWKS): told of
+ * every verification so it can refresh stale keys in the background, and asked once more when
+ * a token names a `kid` the set does not hold.
+ *
+ * @example
+ * const jwks = new RemoteJwks({ url: 'https://idp.example.com/.well-known/jwks.json' })
+ * const verifier = new JwtVerifier({ keys: jwks.keys, keySource: jwks, issuer, audience })
+ */
+export interface JwtKeySource {
+  /** The set this source fills; must be the verifier's `keys`. */
+  readonly keys: JwtKeySet
+  /** Called synchronously on every verification, cached or not: must cost next to nothing. */
+  touch(): void
+  /**
+   * A token names a `kid` (maybe not a string: it is the token's) that the set does not hold.
+   * Resolves true when the set may hold it now, so the verifier looks once more. Must never
+   * reject and must settle within a bounded time: the request waits for it.
+   */
+  onUnknownKey(kid: unknown, alg: string): Promise<boolean>
+}
 
 export interface JwtVerifierOptions {
   keys: JwtKeySet
+  /**
+   * Where keys are refreshed from (a {@link RemoteJwks} over `keys`). Without one, the set is
+   * all there is and an unknown `kid` fails at once.
+   */
+  keySource?: JwtKeySource
   /** Required `iss`. */
   issuer: string
   /** Required `aud` (the token's audience must contain one of these). */
@@ -57,12 +84,16 @@ const COMPACT_JWS = new RegExp(`^${SEGMENT}\\.${SEGMENT}\\.${SEGMENT}$`)
  * sending the same token again costs a hash and a map lookup rather than a signature check;
  * removing a key, {@link forget} and {@link clear} drop what it verified.
  *
+ * With a `keySource` (a remote JWKS), a `kid` the set lacks gets one bounded chance to be
+ * fetched before the token fails with `ERR_AUTH_KEY_UNKNOWN`; known kids never wait for it.
+ *
  * @example
  * const verifier = new JwtVerifier({ keys, issuer: 'https://api.example.com', audience: 'music-api' })
  * const { payload } = await verifier.verify(token)
  */
 export class JwtVerifier {
   readonly #keys: JwtKeySet
+  readonly #source: JwtKeySource | undefined
   readonly #issuer: string
   readonly #audience: string | string[]
   readonly #skewS: number
@@ -73,6 +104,8 @@ export class JwtVerifier {
 
   constructor(options: JwtVerifierOptions) {
     this.#keys = options.keys
+    this.#source = options.keySource
+    if (this.#source !== undefined && this.#source.keys !== this.#keys) throw new ConfigError([{ path: 'auth.jwt.keySource', message: 'fills another key set than the verifier reads: pass keys: source.keys' }])
     this.#issuer = options.issuer
     this.#audience = typeof options.audience === 'string' ? options.audience : [...options.audience]
     this.#skewS = options.clockSkewS ?? 30
@@ -91,16 +124,20 @@ export class JwtVerifier {
    */
   cached(token: string): VerifiedToken | undefined {
     if (this.#cache === undefined || token.length > this.#maxBytes) return undefined
+    this.#source?.touch()
     return this.#lookup(cacheKey(token))
   }
 
   /** Verifies `token` (the compact JWS, without `Bearer `), or throws an `ERR_AUTH_*` error. */
   async verify(token: string): Promise<VerifiedToken> {
     if (token.length > this.#maxBytes) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+    this.#source?.touch()
     const digest = this.#cache === undefined ? '' : cacheKey(token)
     const hit = this.#cache === undefined ? undefined : this.#lookup(digest)
     if (hit !== undefined) return hit
-    const key = this.#keyFor(token)
+    const header = headerOf(token)
+    // A known kid costs no await: the source is asked only when the set lacks the key.
+    const key = pinned(header, this.#keys.find(header.kid) ?? (this.#source === undefined ? undefined : await this.#refetched(header)))
     let payload: JWTPayload
     try {
       ;({ payload } = await jwtVerify(token, key.key, {
@@ -131,7 +168,9 @@ export class JwtVerifier {
    */
   async verifySignature(jws: string): Promise<{ payload: Uint8Array; header: ProtectedHeaderParameters }> {
     if (jws.length > this.#maxBytes) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
-    const key = this.#keyFor(jws)
+    this.#source?.touch()
+    const header = headerOf(jws)
+    const key = pinned(header, this.#keys.find(header.kid) ?? (this.#source === undefined ? undefined : await this.#refetched(header)))
     try {
       const { payload, protectedHeader } = await compactVerify(jws, key.key, { algorithms: [key.alg] })
       return { payload, header: protectedHeader }
@@ -166,24 +205,39 @@ export class JwtVerifier {
     return undefined
   }
 
-  #keyFor(token: string): JwtKey {
-    // Strict base64url: decoders skip spaces, padding and stray characters, which would let
-    // many strings carry one signature (and a cache or deny list miss the equivalent token).
-    if (!COMPACT_JWS.test(token)) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
-    let header: ProtectedHeaderParameters
+  /** The key after the source had its one chance to fetch it; a failing source means no key, never a 500. */
+  async #refetched(header: Header): Promise<JwtKey | undefined> {
     try {
-      header = decodeProtectedHeader(token)
+      if (!(await (this.#source as JwtKeySource).onUnknownKey(header.kid, header.alg))) return undefined
     } catch {
-      throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+      return undefined
     }
-    if (typeof header.alg !== 'string') throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
-    const key = this.#keys.find(header.kid)
-    if (key === undefined) throw new BackbeatError('ERR_AUTH_KEY_UNKNOWN')
-    // The pinned algorithm decides; a token naming another one (none, HS256 against an RSA
-    // key, ...) is refused here, before jose sees it.
-    if (header.alg !== key.alg) throw new BackbeatError('ERR_AUTH_TOKEN_INVALID', { params: { reason: `alg ${header.alg.slice(0, 20)} is not the key's ${key.alg}` } })
-    return key
+    return this.#keys.find(header.kid)
   }
+}
+
+type Header = ProtectedHeaderParameters & { alg: string }
+
+function headerOf(token: string): Header {
+  // Strict base64url: decoders skip spaces, padding and stray characters, which would let
+  // many strings carry one signature (and a cache or deny list miss the equivalent token).
+  if (!COMPACT_JWS.test(token)) throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+  let header: ProtectedHeaderParameters
+  try {
+    header = decodeProtectedHeader(token)
+  } catch {
+    throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+  }
+  if (typeof header.alg !== 'string') throw new BackbeatError('ERR_AUTH_TOKEN_MALFORMED')
+  return header as Header
+}
+
+function pinned(header: Header, key: JwtKey | undefined): JwtKey {
+  if (key === undefined) throw new BackbeatError('ERR_AUTH_KEY_UNKNOWN')
+  // The pinned algorithm decides; a token naming another one (none, HS256 against an RSA
+  // key, ...) is refused here, before jose sees it.
+  if (header.alg !== key.alg) throw new BackbeatError('ERR_AUTH_TOKEN_INVALID', { params: { reason: `alg ${header.alg.slice(0, 20)} is not the key's ${key.alg}` } })
+  return key
 }
 
 /** One-shot crypto.hash: a third of createHash()'s cost, which is most of a cache hit. */

@@ -5,6 +5,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 import { conformancePath } from '../../test/helpers/conformance.ts'
 import { BackbeatError } from '../core/index.ts'
 import { JwtKeySet, JwtVerifier, type JwsAlgorithm } from './index.ts'
+import type { JwtKeySource } from './jwt-verifier.ts'
 
 const ISSUER = 'https://api.backbeat.test'
 const AUDIENCE = 'music-api'
@@ -166,6 +167,58 @@ describe('JWT verification', () => {
     await assert.rejects(set.addJwk({ ...(await exportJWK(rsa.privateKey)), kid: 'private', alg: 'RS256' }), { code: 'ERR_CONFIG_INVALID' })
     await assert.rejects(set.addJwk({ ...(await exportJWK(rsa.publicKey)), kid: 'enc', alg: 'RS256', use: 'enc' }), { code: 'ERR_CONFIG_INVALID' })
     await assert.rejects(set.addJwk({ ...(await exportJWK(ec.publicKey)), kid: 'wrong-curve' }, 'RS256'), { code: 'ERR_CONFIG_INVALID' })
+  })
+})
+
+describe('JWT verification with a key source', () => {
+  const secret = new TextEncoder().encode(SECRET)
+  const token = (kid: string, alg = 'HS256'): Promise<string> =>
+    new SignJWT({ sub: 'user-1' }).setProtectedHeader({ alg, kid }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt(NOW_S - 10).setExpirationTime(NOW_S + 600).sign(secret)
+
+  /** A source that records what the verifier tells it and adds `kid` when asked, if `fill` says so. */
+  function source(keys: JwtKeySet, fill: (kid: unknown) => Promise<boolean>): JwtKeySource & { touches: number; asked: unknown[][] } {
+    return {
+      keys,
+      touches: 0,
+      asked: [],
+      touch() {
+        this.touches++
+      },
+      onUnknownKey(kid, alg) {
+        this.asked.push([kid, alg])
+        return fill(kid)
+      },
+    }
+  }
+
+  it('asks the source once for an unknown kid and looks again when it says so; a known kid never asks', async () => {
+    const keys = new JwtKeySet()
+    await keys.addSecret('known', 'HS256', SECRET)
+    const src = source(keys, async (kid) => {
+      if (kid !== 'fetched') return false
+      await keys.addSecret('fetched', 'HS256', SECRET)
+      return true
+    })
+    const verifier = new JwtVerifier({ keys, keySource: src, issuer: ISSUER, audience: AUDIENCE, now: () => NOW_S * 1000 })
+    const known = await token('known')
+    assert.equal((await verifier.verify(known)).kid, 'known')
+    assert.equal((await verifier.verify(known)).cached, true)
+    assert.equal(verifier.cached(known)?.cached, true)
+    assert.deepEqual(src.asked, [])
+    assert.equal(src.touches, 3, 'told of every verification, cached or not')
+
+    assert.equal((await verifier.verify(await token('fetched'))).kid, 'fetched')
+    await rejects(verifier.verify(await token('ghost')), 'ERR_AUTH_KEY_UNKNOWN')
+    await rejects(verifier.verifySignature(await token('ghost-2')), 'ERR_AUTH_KEY_UNKNOWN')
+    assert.deepEqual(src.asked, [['fetched', 'HS256'], ['ghost', 'HS256'], ['ghost-2', 'HS256']])
+  })
+
+  it('answers ERR_AUTH_KEY_UNKNOWN, not a 500, when the source fails, and refuses a source over another set', async () => {
+    const keys = new JwtKeySet()
+    const failing = source(keys, () => Promise.reject(new Error('boom')))
+    const verifier = new JwtVerifier({ keys, keySource: failing, issuer: ISSUER, audience: AUDIENCE, now: () => NOW_S * 1000 })
+    await rejects(verifier.verify(await token('ghost')), 'ERR_AUTH_KEY_UNKNOWN')
+    assert.throws(() => new JwtVerifier({ keys: new JwtKeySet(), keySource: failing, issuer: ISSUER, audience: AUDIENCE }), { code: 'ERR_CONFIG_INVALID' })
   })
 })
 

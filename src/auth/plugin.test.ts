@@ -24,6 +24,7 @@ describe('bearer-token authentication over HTTP', () => {
     const keys = new JwtKeySet()
     await keys.addSecret('k1', 'HS256', SECRET)
     app = await quietApp({
+      auth: { enabled: false },
       rateLimit: { policies: { burst: { limit: 1_000, windowS: 60 }, peruser: { algorithm: 'fixed-window', limit: 2, windowS: 60, key: 'user' } } },
     })
     await app.register(authPlugin, { verifier: new JwtVerifier({ keys, issuer: ISSUER, audience: AUDIENCE }), realm: 'music' })
@@ -107,7 +108,7 @@ describe('bearer-token authentication over HTTP', () => {
 
   it('ignores credentials on routes with auth: false, and refuses a malformed route config when declared', async () => {
     assert.equal((await app.inject({ url: '/v1/status', headers: { authorization: 'Bearer garbage' } })).statusCode, 200)
-    const other = await quietApp()
+    const other = await quietApp({ auth: { enabled: false } })
     const keys = new JwtKeySet()
     await keys.addSecret(undefined, 'HS256', SECRET)
     await other.register(authPlugin, { verifier: new JwtVerifier({ keys, issuer: ISSUER, audience: AUDIENCE }) })

@@ -18,6 +18,23 @@ const list: Parser = (raw) => ({
     .map((s) => s.trim())
     .filter((s) => s !== ''),
 })
+/** PEM from an env var, where newlines are often written as the two characters \\n. */
+const pem: Parser = (raw) => ({ ok: true, value: raw.includes('\\n') && !raw.includes('\n') ? raw.replaceAll('\\n', '\n') : raw })
+/** `MFA_ENFORCEMENT=admin,curator`; `off` or `none` for nobody. */
+const roles: Parser = (raw) => {
+  const v = raw.trim().toLowerCase()
+  return v === 'off' || v === 'none' ? { ok: true, value: [] } : list(v)
+}
+/** `1:<base64>,2:<base64>`: keys by version. */
+const versionedKeys: Parser = (raw) => {
+  const keys: Record<string, string> = {}
+  for (const part of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const colon = part.indexOf(':')
+    if (colon < 1) return { ok: false, message: 'must be version:key pairs separated by commas, e.g. 1:<base64>,2:<base64>' }
+    keys[part.slice(0, colon)] = part.slice(colon + 1)
+  }
+  return { ok: true, value: keys }
+}
 const lower: Parser = (raw) => ({ ok: true, value: raw.trim().toLowerCase() })
 const trustProxy: Parser = (raw) => {
   const b = bool(raw)
@@ -55,6 +72,15 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   bind('JWT_SECRET_KEY', 'auth.jwt.secretKey'),
   bind('JWT_ALGORITHM', 'auth.jwt.algorithm'),
   bind('JWT_ACCESS_TOKEN_EXPIRE_MINUTES', 'auth.jwt.accessTokenExpireMinutes', int),
+  bind('JWT_REFRESH_TOKEN_EXPIRE_DAYS', 'auth.jwt.refreshTokenExpireDays', int),
+  bind('JWT_PRIVATE_KEY', 'auth.jwt.privateKey', pem),
+  bind('JWT_ISSUER', 'auth.jwt.issuer'),
+  bind('JWT_AUDIENCE', 'auth.jwt.audience'),
+  bind('JWT_JWKS_URL', 'auth.jwt.jwksUrl'),
+  bind('MFA_ENFORCEMENT', 'auth.mfa.enforcedRoles', roles),
+  bind('SPOTIFY_CLIENT_ID', 'auth.spotify.clientId'),
+  bind('SPOTIFY_CLIENT_SECRET', 'auth.spotify.clientSecret'),
+  bind('SPOTIFY_REDIRECT_URI', 'auth.spotify.redirectUri'),
   bind('DEFAULT_LOCALE', 'i18n.defaultLocale'),
   bind('SUPPORTED_LOCALES', 'i18n.supportedLocales', list),
   bind('SECURITY_LEVEL', 'security.level', lower),
@@ -84,6 +110,13 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   bind('BACKBEAT_COUNTRY_ALLOW', 'limits.countries.allow', list),
   bind('BACKBEAT_COUNTRY_DENY', 'limits.countries.deny', list),
   bind('BACKBEAT_HSTS_PRELOAD', 'securityHeaders.hsts.preload', bool),
+  bind('BACKBEAT_AUTH_ENABLED', 'auth.enabled', bool),
+  bind('BACKBEAT_API_KEY_PREFIX', 'auth.apiKeys.prefix'),
+  bind('BACKBEAT_API_KEY_PEPPER', 'auth.apiKeys.pepper'),
+  bind('BACKBEAT_SESSION_COOKIE_SECURE', 'auth.sessions.cookieSecure', bool),
+  bind('BACKBEAT_CSRF_SECRET', 'auth.sessions.csrfSecret'),
+  bind('BACKBEAT_VAULT_KEYS', 'auth.vault.keys', versionedKeys),
+  bind('BACKBEAT_PASSWORD_SCRYPT_LOGN', 'auth.passwords.scryptLogN', int),
 ]
 
 /** Variables read by the loader itself rather than mapped onto an option. */

@@ -16,6 +16,7 @@ export const PRESET_DEFAULTS: Readonly<Record<PresetName, BackbeatConfigInput>> 
     cors: { enabled: false },
     limits: { enabled: false },
     rateLimit: { enabled: false },
+    auth: { enabled: false },
   },
   development: {
     environment: 'development',

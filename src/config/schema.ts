@@ -7,6 +7,7 @@ import { corsOptionsSchema } from '../cors/index.ts'
 import { securityHeadersOptionsSchema } from '../headers/index.ts'
 import { limitsOptionsSchema } from '../limits/index.ts'
 import { rateLimitOptionsSchema } from '../ratelimit/index.ts'
+import { authOptionsSchema } from '../auth/options.ts'
 
 export const PRESETS = ['bare', 'development', 'production'] as const
 export type PresetName = (typeof PRESETS)[number]
@@ -39,15 +40,6 @@ const storesSchema = z.strictObject({
 // The sections below configure capabilities that later issues build. Their environment
 // variables are part of the public contract now, so they are validated now; each section
 // moves into its capability's folder when that capability lands.
-const authSchema = z.strictObject({
-  jwt: z
-    .strictObject({
-      secretKey: z.string().min(32, 'must be at least 32 characters (256 bits) for HMAC').optional().describe('Shared secret for HS* algorithms (secret: masked in output).'),
-      algorithm: z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'PS256', 'ES256', 'EdDSA']).default('HS256').describe('Signing algorithm, pinned per key.'),
-      accessTokenExpireMinutes: z.number().int().min(1).max(24 * 60).default(15).describe('Access token lifetime in minutes.'),
-    })
-    .prefault({}),
-})
 const i18nSchema = z.strictObject({
   defaultLocale: z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'must be a BCP 47 tag like en or pt-BR').default('en').describe('Locale used when the request names none we support.'),
   supportedLocales: z.array(z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'must be a BCP 47 tag like en or pt-BR')).min(1).default(['en']).describe('Locales offered to clients.'),
@@ -83,12 +75,21 @@ export const configSchema = z.strictObject({
   limits: limitsOptionsSchema.prefault({}),
   rateLimit: rateLimitOptionsSchema.prefault({}),
   stores: storesSchema.prefault({}),
-  auth: authSchema.prefault({}),
+  auth: authOptionsSchema.prefault({}),
   i18n: i18nSchema.prefault({}),
   security: securitySchema.prefault({}),
   compliance: complianceSchema.prefault({}),
   pipeline: pipelineSchema.prefault({}),
   cache: cacheSchema.prefault({}),
+}).superRefine((config, ctx) => {
+  const { jwt } = config.auth
+  const hmac = jwt.algorithm.startsWith('HS')
+  if (hmac && jwt.privateKey !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'privateKey'], message: `is for asymmetric algorithms; ${jwt.algorithm} signs with secretKey` })
+  if (!hmac && jwt.secretKey !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secretKey'], message: `is for HS* algorithms; ${jwt.algorithm} signs with privateKey` })
+  // Fail closed: a production server never signs with a key nobody configured.
+  if (config.preset === 'production' && config.auth.enabled && jwt.secretKey === undefined && jwt.privateKey === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', hmac ? 'secretKey' : 'privateKey'], message: `is required in production (set ${hmac ? 'JWT_SECRET_KEY' : 'JWT_PRIVATE_KEY'}), or set BACKBEAT_AUTH_ENABLED=false` })
+  }
 })
 
 /** The effective, frozen configuration. */
@@ -97,4 +98,4 @@ export type BackbeatConfig = z.infer<typeof configSchema>
 export type BackbeatConfigInput = z.input<typeof configSchema>
 
 /** Dotted paths whose values are secrets and are masked when printed. */
-export const SECRET_PATHS: readonly string[] = ['auth.jwt.secretKey']
+export const SECRET_PATHS: readonly string[] = ['auth.jwt.secretKey', 'auth.jwt.privateKey', 'auth.apiKeys.pepper', 'auth.sessions.csrfSecret', 'auth.spotify.clientSecret', 'auth.vault.keys']

@@ -97,6 +97,7 @@ export const ERROR_CODES = {
   ERR_AUTH_CSRF_INVALID: spec(403, 'security', 'CSRF check failed', 'This state-changing request lacks a valid CSRF token.'),
   ERR_AUTH_MFA_REQUIRED: spec(401, 'authentication', 'MFA required', 'This request needs a multi-factor authentication within the last {maxAgeS} s.'),
   ERR_AUTH_MFA_ENROLLMENT_REQUIRED: spec(403, 'authorization', 'MFA enrolment required', 'Your role requires multi-factor authentication; enrol an authenticator first.'),
+  ERR_AUTH_MFA_CODE_REQUIRED: spec(401, 'authentication', 'One-time code required', 'This account uses multi-factor authentication: send the one-time code from the authenticator app (or a recovery code) as otp.'),
   ERR_AUTH_MFA_CODE_INVALID: spec(401, 'authentication', 'Invalid code', 'The one-time code is incorrect, expired or already used.'),
   ERR_AUTH_MFA_NOT_ENROLLED: spec(409, 'conflict', 'MFA not enrolled', 'No authenticator is enrolled for this account.'),
   ERR_AUTH_MFA_ALREADY_ENROLLED: spec(409, 'conflict', 'MFA already enrolled', 'An authenticator is already enrolled for this account; remove it first.'),

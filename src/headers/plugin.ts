@@ -87,7 +87,7 @@ export const securityHeadersPlugin = fp<SecurityHeadersPluginOptions>(
           }
         }
         scope.addContentTypeParser(['application/csp-report', 'application/reports+json'], { parseAs: 'string', bodyLimit: maxBodyBytes }, parseJson)
-        scope.post(path, { bodyLimit: maxBodyBytes, config: { rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+        scope.post(path, { bodyLimit: maxBodyBytes, config: { rateLimit: false, auth: false }, schema: { hide: true } }, async (request, reply) => {
           const client = clientNetwork(request.ip, { ipv4PrefixLength: 32, ipv6PrefixLength: 64 })
           const decision = store.consume(client, rule, 1, Date.now())
           if (!decision.allowed) {

@@ -119,7 +119,7 @@ export const healthPlugin = fp<HealthPluginOptions>(
     })
 
     // Orchestrator probes are never rate limited: a refused probe would take the instance out.
-    const probe = { rateLimit: false } as const
+    const probe = { rateLimit: false, auth: false } as const
     app.get('/health/live', { config: probe, schema: { tags: ['health'], description: 'Liveness: the process is up.', response: { 200: reportSchema } } }, (_request, reply) =>
       reply.header('cache-control', 'no-store').type(HEALTH_JSON).send({ status: 'pass' }),
     )

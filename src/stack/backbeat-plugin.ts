@@ -6,7 +6,8 @@ import { corsPlugin } from '../cors/index.ts'
 import { securityHeadersPlugin } from '../headers/index.ts'
 import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
 import { rateLimitPlugin, type RateLimitKeyFunction } from '../ratelimit/index.ts'
-import type { RedisConnection } from '../stores/index.ts'
+import type { KeyValueStore, RedisConnection } from '../stores/index.ts'
+import { authPlugin, createIdentity, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
 import { requestLoggingPlugin } from '../logging/index.ts'
@@ -35,12 +36,22 @@ export interface BackbeatPluginOptions {
   rateLimitAllow?: (request: FastifyRequest) => boolean
   /** Resolves client addresses to countries for `limits.countries`. */
   countryResolver?: CountryResolver
+  /** Shared key-value state (deny list, refresh tokens, lockout); in memory when not given. */
+  kv?: KeyValueStore
+  /** Identity engines built beforehand with `createIdentity`; built from `config.auth` otherwise. */
+  identity?: Identity
+  /** Accepts API keys (an `ApiKeyService`). */
+  apiKeys?: ApiKeyAuthenticator
+  /** The identity of a session cookie, for the session plugin. */
+  sessionIdentity?: (request: FastifyRequest) => AuthIdentity | null
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The latest security events (rate-limit blocks, denied addresses, CSP reports, ...). */
     securityEvents: SecurityEventLog
+    /** The identity engines (issuer, verifier, deny list, refresh tokens, ...); null when auth is off. */
+    identity: Identity | null
   }
 }
 
@@ -55,8 +66,10 @@ declare module 'fastify' {
  * 5. limits: address/country rules, URI length, header count, per-client concurrency,
  *    JSON shape (after parsing);
  * 6. rate limit: policies keyed on address/route in onRequest, on identity in preHandler;
- * 7. openapi: /openapi.json and /docs (before any route, so it documents them all);
- * 8. health: /health/live, /health/ready, /ready, /health.
+ * 7. auth: bearer JWTs (deny list checked), API keys, sessions; route requirements
+ *    (scopes, permissions, roles, MFA), in onRequest after the limits so floods are cheap;
+ * 8. openapi: /openapi.json and /docs (before any route, so it documents them all);
+ * 9. health: /health/live, /health/ready, /ready, /health.
  * Register it before your routes.
  *
  * @example
@@ -99,6 +112,21 @@ export const backbeat = fp<BackbeatPluginOptions>(
         registry.register(name, check, { critical: false })
       },
     })
+    let identity: Identity | null = null
+    if (config.auth.enabled) {
+      identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, warn: (message) => app.log.warn(message) }))
+      await app.register(authPlugin, {
+        verifier: identity.verifier,
+        revocations: identity.revocations,
+        rbac: identity.rbac,
+        realm: config.auth.realm,
+        apiKeyHeader: config.auth.apiKeys.header,
+        mfaEnforcedRoles: config.auth.mfa.enforcedRoles,
+        ...(options.apiKeys === undefined ? {} : { apiKeys: options.apiKeys }),
+        ...(options.sessionIdentity === undefined ? {} : { sessionIdentity: options.sessionIdentity }),
+      })
+    }
+    app.decorate('identity', identity)
     await app.register(openapiPlugin, {
       ...config.openapi,
       ...(service?.description === undefined ? {} : { description: service.description }),

@@ -44,7 +44,8 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
   const { logger: _logger, exit, stores, ...pluginOptions } = options
   if (stores !== undefined) stores.registerHealthChecks(health)
   const redis = pluginOptions.redis ?? stores?.redis
-  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), config, health, completionLinesFromServerOptions: true })
+  const kv = pluginOptions.kv ?? stores?.kv
+  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), ...(kv === undefined ? {} : { kv }), config, health, completionLinesFromServerOptions: true })
   app.addHook('onClose', async () => {
     await logger.flush()
   })

@@ -4,9 +4,13 @@ import { parseConfig, type BackbeatConfig, type BackbeatConfigInput } from '../.
 import { createLogger } from '../../src/logging/index.ts'
 import { createBackbeatApp, type BackbeatApp, type CreateBackbeatAppOptions } from '../../src/stack/index.ts'
 
+/** The HS256 signing secret of test configurations (production refuses to start without one). */
+export const TEST_JWT_SECRET = 'test-only-secret-of-at-least-32-characters!!'
+
 /** The production preset without graceful shutdown, with `overrides` on top. */
 export function productionConfig(overrides: BackbeatConfigInput = {}): BackbeatConfig {
-  return parseConfig({ preset: 'production', shutdown: { enabled: false }, ...overrides })
+  const auth = { ...overrides.auth, jwt: { secretKey: TEST_JWT_SECRET, ...overrides.auth?.jwt } }
+  return parseConfig({ preset: 'production', shutdown: { enabled: false }, ...overrides, auth })
 }
 
 /**

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { assertOwner, type Rbac } from 'backbeat/auth'
 import { Type } from '@sinclair/typebox'
 import { etag, ifNoneMatchFails } from '../entity-tags.ts'
 import { parseId, parseUri } from '../ids.ts'
@@ -52,7 +53,16 @@ function sendSnapshot(reply: FastifyReply, status: number, snapshotId: string): 
  * position, remove by URI, reorder a range). Every change issues a new `snapshot_id`, also sent
  * as the ETag; changes can be made conditional on it.
  */
-export function playlistRoutes(app: FastifyInstance, { repository }: { repository: MusicRepository }): Promise<void> {
+/** Playlist writes need a signed-in caller holding playlist:write; the handlers check ownership. */
+const WRITE = { auth: { permissions: ['playlist:write'] } } as const
+
+export function playlistRoutes(app: FastifyInstance, { repository, rbac }: { repository: MusicRepository; rbac?: Rbac | undefined }): Promise<void> {
+  /** A listener changes only their own playlists; `playlist:admin` (admins) may change any. */
+  const owns = async (request: FastifyRequest, playlistId: string): Promise<void> => {
+    if (rbac === undefined) return
+    assertOwner(request, await repository.playlistOwner(playlistId), { resource: 'playlist', rbac, overridePermission: 'playlist:admin' })
+  }
+
   const full = async (id: string): Promise<PlaylistJson> => {
     const { playlist, items, total } = await repository.playlistWithTracks(id, 100)
     return { ...playlist, tracks: page(items, total, { path: `/v1/playlists/${id}/tracks`, limit: 100, offset: 0 }) }
@@ -81,6 +91,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
   app.post<{ Params: { user_id: string }; Body: CreatePlaylistBodyJson }>(
     '/users/:user_id/playlists',
     {
+      config: WRITE,
       schema: {
         tags: ['playlists'],
         summary: 'Create a playlist',
@@ -92,6 +103,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
     },
     async (request, reply) => {
       const userId = parseId('user', request.params.user_id)
+      if (rbac !== undefined) assertOwner(request, userId, { resource: 'account', rbac, overridePermission: 'playlist:admin' })
       const body = request.body
       const created = await repository.createPlaylist(userId, {
         name: body.name,
@@ -133,6 +145,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
   app.put<{ Params: PlaylistParams; Body: UpdatePlaylistBodyJson; Headers: IfMatch }>(
     '/playlists/:playlist_id',
     {
+      config: WRITE,
       schema: {
         tags: ['playlists'],
         summary: "Change a playlist's details",
@@ -145,6 +158,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
     },
     async (request, reply) => {
       const id = parseId('playlist', request.params.playlist_id)
+      await owns(request, id)
       await repository.updatePlaylist(id, request.body, preconditionOf(request.headers))
       const playlist = await full(id)
       return reply.header('etag', etag(playlist.snapshot_id)).send(playlist)
@@ -154,6 +168,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
   app.delete<{ Params: PlaylistParams; Headers: IfMatch }>(
     '/playlists/:playlist_id',
     {
+      config: WRITE,
       schema: {
         tags: ['playlists'],
         summary: 'Delete a playlist',
@@ -164,7 +179,9 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
       },
     },
     async (request, reply) => {
-      await repository.deletePlaylist(parseId('playlist', request.params.playlist_id), preconditionOf(request.headers))
+      const id = parseId('playlist', request.params.playlist_id)
+      await owns(request, id)
+      await repository.deletePlaylist(id, preconditionOf(request.headers))
       return reply.code(204).send()
     },
   )
@@ -198,6 +215,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
   app.post<{ Params: PlaylistParams; Body: AddTracksBodyJson; Headers: IfMatch }>(
     '/playlists/:playlist_id/tracks',
     {
+      config: WRITE,
       schema: {
         tags: ['playlists'],
         summary: 'Add items to a playlist',
@@ -210,6 +228,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
     },
     async (request, reply) => {
       const id = parseId('playlist', request.params.playlist_id)
+      await owns(request, id)
       const { uris, position, snapshot_id: snapshotId } = request.body
       const trackIds = uris.map((uri) => parseUri('track', uri))
       const snapshot = await repository.addTracks(id, trackIds, position, preconditionOf(request.headers, snapshotId))
@@ -220,6 +239,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
   app.delete<{ Params: PlaylistParams; Body: RemoveTracksBodyJson; Headers: IfMatch }>(
     '/playlists/:playlist_id/tracks',
     {
+      config: WRITE,
       schema: {
         tags: ['playlists'],
         summary: 'Remove items from a playlist',
@@ -233,6 +253,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
     },
     async (request, reply) => {
       const id = parseId('playlist', request.params.playlist_id)
+      await owns(request, id)
       const { tracks, snapshot_id: snapshotId } = request.body
       const items = tracks.map((item) => ({ uri: item.uri, trackId: parseUri('track', item.uri), positions: item.positions }))
       const snapshot = await repository.removeTracks(id, items, preconditionOf(request.headers, snapshotId))
@@ -243,6 +264,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
   app.put<{ Params: PlaylistParams; Body: ReorderTracksBodyJson; Headers: IfMatch }>(
     '/playlists/:playlist_id/tracks',
     {
+      config: WRITE,
       schema: {
         tags: ['playlists'],
         summary: 'Reorder a playlist',
@@ -257,6 +279,7 @@ export function playlistRoutes(app: FastifyInstance, { repository }: { repositor
     },
     async (request, reply) => {
       const id = parseId('playlist', request.params.playlist_id)
+      await owns(request, id)
       const { range_start: rangeStart, insert_before: insertBefore, range_length: rangeLength, snapshot_id: snapshotId } = request.body
       const snapshot = await repository.reorderTracks(id, { rangeStart, insertBefore, rangeLength: rangeLength ?? 1 }, preconditionOf(request.headers, snapshotId))
       return sendSnapshot(reply, 200, snapshot)

@@ -5,7 +5,7 @@ import type { MusicRepository } from '../repository.ts'
 import { CreateUserBody, IdParams, PageQuery, Paging, PrivateUser, problemResponses, refTo, User, type CreateUserBodyJson, type PageQueryJson } from '../schemas.ts'
 
 /** Users: list, get (public profile) and create (answers the private profile, with email). */
-export function userRoutes(app: FastifyInstance, { repository }: { repository: MusicRepository }): Promise<void> {
+export function userRoutes(app: FastifyInstance, { repository, hashPassword }: { repository: MusicRepository; hashPassword?: ((password: string) => Promise<string>) | undefined }): Promise<void> {
   app.get<{ Querystring: PageQueryJson }>(
     '/users',
     {
@@ -44,14 +44,15 @@ export function userRoutes(app: FastifyInstance, { repository }: { repository: M
       schema: {
         tags: ['users'],
         summary: 'Create a user',
-        description: 'Creates a user and answers 201 with the private profile and a Location header. 409 when the email address (compared case-insensitively) is taken.',
+        description: 'Signs a user up (public): creates the user, with a password when given, and answers 201 with the private profile and a Location header. 409 when the email address (compared case-insensitively) is taken.',
         body: CreateUserBody,
         response: { 201: refTo(PrivateUser), ...problemResponses },
       },
     },
     async (request, reply) => {
-      const { display_name: displayName, email, country } = request.body
-      const user = await repository.createUser({ displayName, email, country })
+      const { display_name: displayName, email, country, password } = request.body
+      const passwordHash = password === undefined || hashPassword === undefined ? undefined : await hashPassword(password)
+      const user = await repository.createUser({ displayName, email, country, passwordHash })
       return reply.code(201).header('location', user.href).send(user)
     },
   )
