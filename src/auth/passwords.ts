@@ -90,7 +90,7 @@ export class PasswordHasher {
 
   /** Why `password` cannot be set, or undefined when it can (length rules only). */
   policyViolation(password: string): string | undefined {
-    if ([...password].length < this.#minLength) return `must be at least ${this.#minLength} characters`
+    if (Array.from(password).length < this.#minLength) return `must be at least ${this.#minLength} characters`
     if (Buffer.byteLength(password) > this.#maxBytes) return `must be at most ${this.#maxBytes} bytes`
     return undefined
   }

@@ -83,7 +83,7 @@ export class RevocationList {
     this.#timeoutMs = timeoutMs
     this.#subjectTtlMs = subjectRevocationTtlMs
     this.#now = options.now ?? Date.now
-    this.#cache = cacheMs === 0 ? undefined : new LRUCache<string, Cached>({ max: cacheSize, ttl: cacheMs, ttlAutopurge: false, perf: { now: () => this.#now() } })
+    this.#cache = cacheMs === 0 ? undefined : new LRUCache<string, Cached>({ max: cacheSize, ttl: cacheMs, ttlAutopurge: false, ttlResolution: 0, perf: { now: () => this.#now() } })
   }
 
   /** Revokes one token until `expiresAtS` (its `exp`), after which it is dead anyway. */
@@ -98,45 +98,57 @@ export class RevocationList {
   /** Revokes every token of `sub` issued before `atMs` (default now): "sign out everywhere". */
   async revokeSubject(sub: string, atMs = this.#now()): Promise<void> {
     checkId('sub', sub)
-    // Whole seconds, rounded up, because `iat` has second precision: a token issued in the
-    // same second as the revocation is revoked too.
-    const cutoff = Math.ceil(atMs / 1000) * 1000
+    // `iat` has second precision, so the cutoff is the end of the revocation's second: a token
+    // issued in that same second is revoked too (one issued a second later is not).
+    const cutoff = Math.floor(atMs / 1000) * 1000 + 1000
     this.#cache?.set(`s:${sub}`, { value: cutoff })
     await this.#store.set(`${this.#prefix}s:${sub}`, String(cutoff), this.#subjectTtlMs)
   }
 
   /** The moment before which every token of `sub` is revoked (0 when none); fails closed. */
   async subjectCutoff(sub: string): Promise<number> {
-    return this.#read(`s:${sub}`)
+    try {
+      return await this.#read(`s:${sub}`)
+    } catch (err) {
+      this.stats.failClosed++
+      throw err
+    }
   }
 
   /**
-   * The answer from the local cache when it holds both parts: true (revoked), false (not
-   * revoked), or undefined (ask {@link assertNotRevoked}). Lets the hot path skip a promise.
+   * The answer from the local cache: true (revoked), false (not revoked: both parts cached), or
+   * undefined (ask {@link assertNotRevoked}). Lets the hot path skip a promise.
    */
   cachedRevoked(token: RevocableToken): boolean | undefined {
     if (this.#cache === undefined) return undefined
-    let revoked = false
+    let known = true
     if (token.jti !== undefined) {
       const j = this.#cache.get(`j:${token.jti}`)
-      if (j === undefined) return undefined
-      revoked = j.value !== 0
+      if (j === undefined) known = false
+      else if (j.value !== 0) return true
     }
     if (token.sub !== undefined) {
       const s = this.#cache.get(`s:${token.sub}`)
-      if (s === undefined) return undefined
-      revoked ||= (token.iat ?? 0) * 1000 < s.value
+      if (s === undefined) known = false
+      else if ((token.iat ?? 0) * 1000 < s.value) return true
     }
-    return revoked
+    return known ? false : undefined
   }
 
   /** Throws `ERR_AUTH_TOKEN_REVOKED` (401) or, when the store is unreachable, `ERR_AUTH_REVOCATION_UNAVAILABLE` (503). */
   async assertNotRevoked(token: RevocableToken): Promise<void> {
     this.stats.checks++
-    const [jtiRevoked, cutoff] = await Promise.all([
-      token.jti === undefined || token.jti.length > MAX_ID ? 0 : this.#read(`j:${token.jti}`),
-      token.sub === undefined || token.sub.length > MAX_ID ? 0 : this.#read(`s:${token.sub}`),
-    ])
+    let jtiRevoked: number
+    let cutoff: number
+    try {
+      ;[jtiRevoked, cutoff] = await Promise.all([
+        token.jti === undefined || token.jti.length > MAX_ID ? 0 : this.#read(`j:${token.jti}`),
+        token.sub === undefined || token.sub.length > MAX_ID ? 0 : this.#read(`s:${token.sub}`),
+      ])
+    } catch (err) {
+      this.stats.failClosed++
+      throw err
+    }
     if (jtiRevoked !== 0 || (token.iat ?? 0) * 1000 < cutoff) {
       this.stats.revoked++
       throw new BackbeatError('ERR_AUTH_TOKEN_REVOKED')
@@ -150,7 +162,6 @@ export class RevocationList {
     try {
       raw = await withTimeout(this.#store.get(`${this.#prefix}${key}`), this.#timeoutMs, () => new Error(`revocation store did not answer within ${this.#timeoutMs} ms`))
     } catch (err) {
-      this.stats.failClosed++
       throw new BackbeatError('ERR_AUTH_REVOCATION_UNAVAILABLE', { params: { reason: err instanceof Error ? err.message : String(err) }, cause: err })
     }
     const value = raw === undefined ? 0 : Number(raw) || 0

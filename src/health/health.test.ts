@@ -6,6 +6,7 @@ import { parseConfig } from '../config/index.ts'
 import { createBackbeatApp } from '../stack/index.ts'
 import { createLogger } from '../logging/index.ts'
 import { HealthRegistry } from './index.ts'
+import { TEST_AUTH } from '../../test/helpers/quiet-app.ts'
 
 const quiet = (config: ReturnType<typeof parseConfig>) => createLogger(config.logging, { destination: new Writable({ write: (_c, _e, cb) => cb() }) })
 
@@ -71,7 +72,7 @@ describe('health: registry', () => {
 
 describe('health: endpoints', () => {
   it('serves live, ready, /ready and the detailed report, 503 with the reason when a dependency is down', async () => {
-    const config = parseConfig({ preset: 'production', health: { cacheMs: 0, checkTimeoutMs: 100 } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH, health: { cacheMs: 0, checkTimeoutMs: 100 } })
     const { app, health } = await createBackbeatApp(config, { logger: quiet(config), service: { name: 'svc', version: '1.2.3' } })
     let up = true
     health.register('postgres', async () => {
@@ -115,7 +116,7 @@ describe('health: endpoints', () => {
   })
 
   it('answers /health/ready 503 promptly when a check hangs', async () => {
-    const config = parseConfig({ preset: 'production', health: { cacheMs: 0, checkTimeoutMs: 100 } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH, health: { cacheMs: 0, checkTimeoutMs: 100 } })
     const { app, health } = await createBackbeatApp(config, { logger: quiet(config) })
     health.register('redis', () => new Promise(() => undefined))
     await app.ready()
@@ -129,7 +130,7 @@ describe('health: endpoints', () => {
 
 describe('health: graceful shutdown', () => {
   it('turns readiness 503 at once and lets an in-flight request complete', async () => {
-    const config = parseConfig({ preset: 'production', server: { port: 0 }, shutdown: { drainTimeoutMs: 5000 } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH, server: { port: 0 }, shutdown: { drainTimeoutMs: 5000 } })
     let exitCode: number | undefined
     const backbeatApp = await createBackbeatApp(config, { logger: quiet(config), exit: (code) => (exitCode = code) })
     let release: () => void = () => undefined
@@ -168,7 +169,7 @@ describe('health: graceful shutdown', () => {
   })
 
   it('cuts connections still open after the drain timeout and still exits', async () => {
-    const config = parseConfig({ preset: 'production', server: { port: 0 }, shutdown: { drainTimeoutMs: 100 } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH, server: { port: 0 }, shutdown: { drainTimeoutMs: 100 } })
     let exitCode: number | undefined
     const backbeatApp = await createBackbeatApp(config, { logger: quiet(config), exit: (code) => (exitCode = code) })
     let entered: () => void = () => undefined

@@ -7,11 +7,12 @@ import { BackbeatError, currentContext } from '../core/index.ts'
 import { createBackbeatApp } from '../stack/index.ts'
 import { createLogger } from '../logging/index.ts'
 import { Writable } from 'node:stream'
+import { TEST_AUTH } from '../../test/helpers/quiet-app.ts'
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 async function makeApp(input: Parameters<typeof parseConfig>[0] = {}): Promise<FastifyInstance> {
-  const config = parseConfig({ preset: 'production', ...input })
+  const config = parseConfig({ preset: 'production', auth: TEST_AUTH, ...input })
   const sink = new Writable({ write: (_c, _e, cb) => cb() })
   const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink }) })
   app.post(
@@ -263,7 +264,7 @@ describe('http: validation coerces text, never JSON bodies', () => {
 
 describe('http: shutdown and rejected requests', () => {
   it('answers a request arriving during the drain with problem+json 503 ERR_HTTP_SHUTTING_DOWN', async () => {
-    const config = parseConfig({ preset: 'production' })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH })
     const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: new Writable({ write: (_c, _e, cb) => cb() }) }) })
     app.get('/items/:id', async (request) => request.params)
     let release: () => void = () => undefined
@@ -300,7 +301,7 @@ describe('http: shutdown and rejected requests', () => {
 
   it('logs requests the HTTP parser rejects', async () => {
     const lines: string[] = []
-    const config = parseConfig({ preset: 'production' })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH })
     const logger = createLogger(config.logging, { destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) })
     const { app } = await createBackbeatApp(config, { logger })
     await app.listen({ host: '127.0.0.1', port: 0 })

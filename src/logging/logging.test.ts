@@ -8,6 +8,7 @@ import { parseConfig, type BackbeatConfigInput } from '../config/index.ts'
 import { currentContext } from '../core/index.ts'
 import { createBackbeatApp } from '../stack/index.ts'
 import { createLogger, createRedactor, REDACTED } from './index.ts'
+import { TEST_AUTH } from '../../test/helpers/quiet-app.ts'
 
 const JWT = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJpYXQiOjE3MDAwMDAwMDB9.c2lnbmF0dXJlLXZhbHVlLWhlcmU'
 const SPOTIFY_REFRESH = 'AQD-spotify-refresh-0123456789abcdef'
@@ -20,7 +21,7 @@ async function appWithCapture(input: BackbeatConfigInput = {}) {
       cb()
     },
   })
-  const config = parseConfig({ preset: 'production', ...input })
+  const config = parseConfig({ preset: 'production', auth: TEST_AUTH, ...input })
   const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink }) })
   return { app, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) }
 }
@@ -124,7 +125,7 @@ describe('logging: file destination', () => {
   it('writes JSON lines to the configured file and flushes them on close', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bb-log-'))
     const file = join(dir, 'nested', 'app.log')
-    const config = parseConfig({ preset: 'production', logging: { file } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH, logging: { file } })
     const { app } = await createBackbeatApp(config)
     app.get('/x', async () => ({}))
     await app.ready()

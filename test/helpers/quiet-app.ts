@@ -6,10 +6,12 @@ import { createBackbeatApp, type BackbeatApp, type CreateBackbeatAppOptions } fr
 
 /** The HS256 signing secret of test configurations (production refuses to start without one). */
 export const TEST_JWT_SECRET = 'test-only-secret-of-at-least-32-characters!!'
+/** The `auth` section of test configurations: the test secret, and cheap scrypt so sign-ins stay fast. */
+export const TEST_AUTH = { jwt: { secretKey: TEST_JWT_SECRET }, passwords: { scryptLogN: 10 } } as const
 
 /** The production preset without graceful shutdown, with `overrides` on top. */
 export function productionConfig(overrides: BackbeatConfigInput = {}): BackbeatConfig {
-  const auth = { ...overrides.auth, jwt: { secretKey: TEST_JWT_SECRET, ...overrides.auth?.jwt } }
+  const auth = { ...TEST_AUTH, ...overrides.auth, jwt: { ...TEST_AUTH.jwt, ...overrides.auth?.jwt } }
   return parseConfig({ preset: 'production', shutdown: { enabled: false }, ...overrides, auth })
 }
 

@@ -30,6 +30,7 @@ describeMusicApi('music API on PostgreSQL', {
         logging: { enabled: false },
         shutdown: { enabled: false },
         stores: { databaseUrl: url.toString() },
+        auth: { passwords: { scryptLogN: 10 } },
         // The contract sends thousands of requests from one address; limits have their own tests.
         rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 } } },
       }),

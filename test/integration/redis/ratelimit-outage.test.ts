@@ -8,6 +8,7 @@ import { RedisConnection } from 'backbeat/stores'
 import { Redis } from 'ioredis'
 import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
 import { TcpProxy } from '../tcp-proxy.ts'
+import { TEST_AUTH } from '../../helpers/quiet-app.ts'
 
 /**
  * Kills the Redis under the rate limiter in the middle of real HTTP load, then brings it
@@ -31,7 +32,7 @@ describe('rate limiting when Redis dies mid-load (real Redis through a relay)', 
     redis = new RedisConnection({ url: url.toString(), name: 'outage-test', commandTimeoutMs: 400, connectTimeoutMs: 400, reconnectMaxMs: 100 })
     await redis.connect()
     const config = parseConfig({
-      preset: 'production',
+      preset: 'production', auth: TEST_AUTH,
       shutdown: { enabled: false },
       logging: { level: 'info' },
       health: { cacheMs: 0 },

@@ -6,6 +6,7 @@ import { PostgresDatabase } from 'backbeat/stores'
 import { createMusicApp, type MusicApp } from '../../../app/create-music-app.ts'
 import { requireDatabaseUrl, requireRedisUrl } from '../services.ts'
 import { TcpProxy } from '../tcp-proxy.ts'
+import { TEST_AUTH } from '../../helpers/quiet-app.ts'
 
 /**
  * The whole stack on real PostgreSQL and Redis, each reached through a local relay so the
@@ -35,7 +36,7 @@ describe('stack: dependency outages on real PostgreSQL and Redis', () => {
     redisUrl.host = redisProxy.address
     music = await createMusicApp(
       parseConfig({
-        preset: 'production',
+        preset: 'production', auth: TEST_AUTH,
         logging: { enabled: false },
         shutdown: { enabled: false },
         health: { cacheMs: 0, checkTimeoutMs: 1000 },

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { parseConfig } from 'backbeat'
+import { createMusicApp, type MusicApp } from '../create-music-app.ts'
+import { DEMO_ACCOUNTS, DEMO_PASSWORD } from './accounts.ts'
+
+interface Tokens {
+  access_token: string
+  refresh_token: string
+  expires_in: number
+  token_type: string
+  scope: string
+}
+
+describe('music API: sign-in, tokens and who may write', () => {
+  let music: MusicApp
+  const [listener, , admin] = DEMO_ACCOUNTS as [(typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number]]
+
+  before(async () => {
+    music = await createMusicApp(
+      parseConfig({
+        preset: 'development',
+        logging: { enabled: false },
+        shutdown: { enabled: false },
+        stores: { dataDir: ':memory:' },
+        auth: { passwords: { scryptLogN: 10 }, lockout: { account: { freeAttempts: 3 } } },
+        rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 } } },
+      }),
+    )
+  })
+  after(async () => {
+    await music.app.close()
+  })
+
+  const inject = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options: { body?: unknown; form?: string; token?: string; headers?: Record<string, string> } = {}) => {
+      const headers: Record<string, string> = { ...options.headers }
+      if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
+      if (options.form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded'
+      const res = await music.app.inject({ method, url, headers, ...(options.form !== undefined ? { payload: options.form } : options.body === undefined ? {} : { payload: options.body as Record<string, unknown> }) })
+    return { status: res.statusCode, headers: res.headers, body: res.body === '' ? undefined : (JSON.parse(res.body) as Record<string, unknown>) }
+  }
+  const signIn = async (email: string, password = DEMO_PASSWORD): Promise<Tokens> => {
+    const res = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    return res.body as unknown as Tokens
+  }
+
+  it('signs a demo account in with the password grant (JSON or form) and never lets the answer be cached', async () => {
+    const res = await inject('POST', '/v1/auth/token', { form: new URLSearchParams({ grant_type: 'password', username: listener.email, password: DEMO_PASSWORD }).toString() })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal(res.headers['cache-control'], 'no-store')
+    assert.equal(res.body?.token_type, 'Bearer')
+    assert.match(String(res.body.scope), /playlist:write/)
+  })
+
+  it('answers GET /v1/me with the private profile of the token holder, and 401 with a challenge without one', async () => {
+    const tokens = await signIn(listener.email)
+    const me = await inject('GET', '/v1/me', { token: tokens.access_token })
+    assert.equal(me.status, 200)
+    assert.equal(me.body?.email, listener.email)
+    const anonymous = await inject('GET', '/v1/me')
+    assert.equal(anonymous.status, 401)
+    assert.equal(anonymous.body?.code, 'ERR_AUTH_TOKEN_MISSING')
+    assert.match(String(anonymous.headers['www-authenticate']), /^Bearer realm="api"/)
+  })
+
+  it('keeps catalogue reads public and refuses garbage credentials with 401, never a 500', async () => {
+    assert.equal((await inject('GET', '/v1/tracks?limit=1')).status, 200)
+    for (const authorization of ['Bearer', 'Bearer a.b.c', 'Basic dXNlcjpwYXNz', `Bearer ${'x'.repeat(20_000)}`, 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.']) {
+      const res = await inject('GET', '/v1/me', { headers: { authorization } })
+      assert.equal(res.status, 401, authorization.slice(0, 40))
+      assert.match(String(res.body?.code), /^ERR_AUTH_/)
+    }
+  })
+
+  it('refuses a wrong password and an unknown account alike, then locks out with 429 and Retry-After', async () => {
+    const wrong = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: 'nobody@example.com', password: 'not-it-at-all' } })
+    assert.equal(wrong.status, 401)
+    assert.equal(wrong.body?.code, 'ERR_AUTH_CREDENTIALS_INVALID')
+    for (let i = 0; i < 3; i++) await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: 'nobody@example.com', password: 'not-it-at-all' } })
+    const locked = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: 'nobody@example.com', password: 'not-it-at-all' } })
+    assert.equal(locked.status, 429)
+    assert.equal(locked.body?.code, 'ERR_AUTH_LOCKED_OUT')
+    assert.ok(Number(locked.headers['retry-after']) >= 1)
+    const missing = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: listener.email } })
+    assert.equal(missing.status, 400)
+    assert.equal(missing.body?.code, 'ERR_VALIDATION_FAILED')
+  })
+
+  it('rotates refresh tokens and signs the whole sign-in out when a spent one is replayed', async () => {
+    const first = await signIn(listener.email)
+    const second = await inject('POST', '/v1/auth/refresh', { body: { refresh_token: first.refresh_token } })
+    assert.equal(second.status, 200)
+    const replay = await inject('POST', '/v1/auth/token', { body: { grant_type: 'refresh_token', refresh_token: first.refresh_token } })
+    assert.equal(replay.status, 401)
+    assert.equal(replay.body?.code, 'ERR_AUTH_REFRESH_TOKEN_REUSED')
+    const afterReuse = await inject('POST', '/v1/auth/refresh', { body: { refresh_token: (second.body as unknown as Tokens).refresh_token } })
+    assert.equal(afterReuse.status, 401)
+    assert.equal(afterReuse.body?.code, 'ERR_AUTH_REFRESH_TOKEN_INVALID')
+  })
+
+  it('logs out: the access token is refused at once and the refresh token is dead', async () => {
+    const tokens = await signIn(listener.email)
+    assert.equal((await inject('GET', '/v1/me', { token: tokens.access_token })).status, 200)
+    const out = await inject('POST', '/v1/auth/logout', { token: tokens.access_token, body: { refresh_token: tokens.refresh_token } })
+    assert.equal(out.status, 204)
+    const me = await inject('GET', '/v1/me', { token: tokens.access_token })
+    assert.equal(me.status, 401)
+    assert.equal(me.body?.code, 'ERR_AUTH_TOKEN_REVOKED')
+    assert.equal((await inject('POST', '/v1/auth/refresh', { body: { refresh_token: tokens.refresh_token } })).status, 401)
+  })
+
+  it('lets a listener write only their own playlists; an admin may write any; anonymous writes get 401', async () => {
+    const mine = await signIn(listener.email)
+    const meId = String((await inject('GET', '/v1/me', { token: mine.access_token })).body?.id)
+    const created = await inject('POST', `/v1/users/${meId}/playlists`, { token: mine.access_token, body: { name: 'Mine' } })
+    assert.equal(created.status, 201, JSON.stringify(created.body))
+    const playlistId = String(created.body?.id)
+    assert.equal((await inject('PUT', `/v1/playlists/${playlistId}`, { body: { name: 'Anon' } })).status, 401)
+
+    const other = await inject('POST', '/v1/users', { body: { display_name: 'Other', email: `${crypto.randomUUID()}@example.com`, password: 'another-password' } })
+    assert.equal(other.status, 201)
+    const theirs = await signIn(String(other.body?.email), 'another-password')
+    const denied = await inject('PUT', `/v1/playlists/${playlistId}`, { token: theirs.access_token, body: { name: 'Hijacked' } })
+    assert.equal(denied.status, 403)
+    assert.equal(denied.body?.code, 'ERR_AUTH_NOT_OWNER')
+    const forSomeoneElse = await inject('POST', `/v1/users/${meId}/playlists`, { token: theirs.access_token, body: { name: 'Planted' } })
+    assert.equal(forSomeoneElse.status, 403)
+
+    const root = await signIn(admin.email)
+    assert.equal((await inject('PUT', `/v1/playlists/${playlistId}`, { token: root.access_token, body: { name: 'Moderated' } })).status, 200)
+    assert.equal((await inject('PUT', `/v1/playlists/${playlistId}`, { token: mine.access_token, body: { name: 'Mine again' } })).status, 200)
+  })
+
+  it('lets an admin sign a user out everywhere, and refuses that to a listener', async () => {
+    const victim = await signIn(listener.email)
+    const victimId = String((await inject('GET', '/v1/me', { token: victim.access_token })).body?.id)
+    const listenerTry = await inject('POST', `/v1/admin/users/${victimId}/sign-out`, { token: victim.access_token })
+    assert.equal(listenerTry.status, 403)
+    assert.equal(listenerTry.body?.code, 'ERR_AUTH_PERMISSION_DENIED')
+    const root = await signIn(admin.email)
+    assert.equal((await inject('POST', `/v1/admin/users/${victimId}/sign-out`, { token: root.access_token })).status, 204)
+    assert.equal((await inject('GET', '/v1/me', { token: victim.access_token })).body?.code, 'ERR_AUTH_TOKEN_REVOKED')
+    assert.equal((await inject('POST', '/v1/auth/refresh', { body: { refresh_token: victim.refresh_token } })).status, 401)
+  })
+})
