@@ -45,7 +45,15 @@ export async function createMusicApp(config: BackbeatConfig, options: CreateMusi
     await stores.close()
   })
   try {
-    await registerMusicApi(app, { sql: stores.sql, identity: app.identity, ...(options.seed === undefined ? {} : { seed: options.seed }) })
+    const { spotify } = config.auth
+    await registerMusicApi(app, {
+      sql: stores.sql,
+      identity: app.identity,
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      ...(spotify.clientId === undefined
+        ? {}
+        : { spotify: { clientId: spotify.clientId, clientSecret: spotify.clientSecret, redirectUri: spotify.redirectUri, scopes: spotify.scopes, cookieSecure: config.auth.sessions.cookieSecure } }),
+    })
     await app.ready()
   } catch (err) {
     await app.close()

@@ -12,8 +12,7 @@
  *   node --conditions=backbeat-source bench/hello-server.ts
  */
 import { ConfigError, createBackbeatApp, loadConfig, type BackbeatConfigInput } from 'backbeat'
-import { authPlugin, JwtKeySet, JwtVerifier } from 'backbeat/auth'
-import { BENCH_AUDIENCE, BENCH_ISSUER, HELLO, helloSchema } from './hello-route.ts'
+import { HELLO, helloSchema } from './hello-route.ts'
 
 function overridesFromEnv(raw: string | undefined): BackbeatConfigInput | undefined {
   if (raw === undefined || raw.trim() === '') return undefined
@@ -25,14 +24,9 @@ try {
   const overrides = overridesFromEnv(process.env.BENCH_OVERRIDES)
   const config = loadConfig(overrides === undefined ? {} : { overrides })
   const { app, listen } = await createBackbeatApp(config, { service: { name: 'backbeat-bench', version: '0.0.0' } })
-  // BENCH_AUTH_SECRET: the route requires a bearer token (HS256, verified by backbeat/auth).
-  const authSecret = process.env.BENCH_AUTH_SECRET
-  if (authSecret !== undefined && authSecret !== '') {
-    const keys = new JwtKeySet()
-    await keys.addSecret('bench', 'HS256', authSecret)
-    await app.register(authPlugin, { verifier: new JwtVerifier({ keys, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE }) })
-  }
-  const required = authSecret !== undefined && authSecret !== ''
+  // BENCH_AUTH_REQUIRED: the route requires a bearer token, verified by the stack's own auth
+  // (JWT_SECRET_KEY, JWT_ISSUER and JWT_AUDIENCE, set by bench/servers.ts).
+  const required = process.env.BENCH_AUTH_REQUIRED === '1'
   app.get('/bench/hello', { schema: helloSchema, config: { auth: required ? { required: true } : false } }, async () => HELLO)
   const url = await listen()
   process.stdout.write(`bench hello server (${config.preset}) listening on ${url}\n`)

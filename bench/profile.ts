@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     : values.auth
       ? [
           { label: 'anonymous', preset: 'production', overrides: undefined },
-          { label: 'bearer', preset: 'production', overrides: undefined, env: { BENCH_AUTH_SECRET: AUTH_SECRET }, headers: { authorization: `Bearer ${await benchToken()}` } },
+          { label: 'bearer', preset: 'production', overrides: undefined, env: { BENCH_AUTH_REQUIRED: '1' }, headers: { authorization: `Bearer ${await benchToken()}` } },
         ]
       : values.presets.split(',').map((p) => ({ label: p.trim(), preset: p.trim(), overrides: values.overrides }))
   const durationS = Number(values.duration)

@@ -181,7 +181,7 @@ const AUTH_VARIANTS: readonly Variant[] = [
     key: 'bearer',
     preset: 'production',
     note: 'route requires a bearer token; the same token every request (verified-token cache)',
-    env: { BENCH_AUTH_SECRET: AUTH_SECRET },
+    env: { BENCH_AUTH_REQUIRED: '1' },
     headers: { authorization: benchBearer },
     logToFile: true,
   },

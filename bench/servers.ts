@@ -3,6 +3,8 @@
  * its own process (same node binary, source condition) so that it has the event loop to
  * itself, as in production, and cannot share JIT or GC state with the load generator.
  */
+import { AUTH_SECRET } from './variants.ts'
+import { BENCH_AUDIENCE, BENCH_ISSUER } from './hello-route.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -115,6 +117,11 @@ export async function spawnServer(spec: ServerSpec): Promise<ServerHandle> {
     BACKBEAT_DATA_DIR: join(dir, 'data'),
     // A stuck drain must not hold up the end of a benchmark.
     BACKBEAT_SHUTDOWN_TIMEOUT_MS: '2000',
+    // Production refuses to start without a signing key; the bench tokens are signed with it.
+    JWT_SECRET_KEY: AUTH_SECRET,
+    JWT_ISSUER: BENCH_ISSUER,
+    JWT_AUDIENCE: BENCH_AUDIENCE,
+    BACKBEAT_VAULT_KEYS: '1:YmVuY2gtb25seS12YXVsdC1rZXktb2YtMzItYnl0ZXM=',
     ...(logFile === undefined ? {} : { BACKBEAT_LOG_FILE: logFile }),
     ...spec.env,
   }

@@ -37,13 +37,13 @@ export function mergeConfig(base: object, extra: object | undefined): object {
   return out
 }
 
-/** The HS256 secret of the auth scenario: hello-server requires a bearer token when BENCH_AUTH_SECRET is set. */
+/** The HS256 secret (JWT_SECRET_KEY) of every bench server; hello-server requires a bearer token when BENCH_AUTH_REQUIRED=1. */
 export const AUTH_SECRET = 'bench-secret-of-at-least-thirty-two-bytes'
 
 /** A bearer token the auth scenario sends on every request (a hot client). */
 export function benchToken(): Promise<string> {
   return new SignJWT({ sub: 'bench-user', scope: 'playlist:read' })
-    .setProtectedHeader({ alg: 'HS256', kid: 'bench' })
+    .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
     .setIssuer(BENCH_ISSUER)
     .setAudience(BENCH_AUDIENCE)
     .setIssuedAt()

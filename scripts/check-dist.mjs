@@ -11,7 +11,7 @@ for (const key of Object.keys(pkg.exports).filter((k) => k !== './package.json')
   assert.ok(Object.keys(mod).length > 0, `${specifier} exports nothing`)
 }
 const { createBackbeatApp, parseConfig } = await import('backbeat')
-const { app } = await createBackbeatApp(parseConfig({ preset: 'production', logging: { enabled: false }, auth: { jwt: { secretKey: 'check-dist-only-secret-of-32-characters!' } } }))
+const { app } = await createBackbeatApp(parseConfig({ preset: 'production', logging: { enabled: false }, auth: { jwt: { secretKey: 'check-dist-only-secret-of-32-characters!' }, vault: { keys: { 1: 'Y2hlY2stZGlzdC1vbmx5LXZhdWx0LWtleS0zMmJ5dGU=' } } } }))
 const res = await app.inject({ url: '/nope' })
 assert.equal(res.statusCode, 404)
 assert.equal(JSON.parse(res.body).code, 'ERR_HTTP_ROUTE_NOT_FOUND')

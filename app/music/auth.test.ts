@@ -143,4 +143,98 @@ describe('music API: sign-in, tokens and who may write', () => {
     assert.equal((await inject('GET', '/v1/me', { token: victim.access_token })).body?.code, 'ERR_AUTH_TOKEN_REVOKED')
     assert.equal((await inject('POST', '/v1/auth/refresh', { body: { refresh_token: victim.refresh_token } })).status, 401)
   })
+
+  it('enrols TOTP, then asks for the code at sign-in, steps up with a recovery code once, and removes MFA only after a step-up', async () => {
+    const email = `${crypto.randomUUID()}@example.com`
+    const created = await inject('POST', '/v1/users', { body: { display_name: 'Mfa User', email, password: 'mfa-user-password' } })
+    assert.equal(created.status, 201)
+    const first = await signIn(email, 'mfa-user-password')
+    const begun = await inject('POST', '/v1/me/mfa/totp', { token: first.access_token })
+    assert.equal(begun.status, 200)
+    assert.equal(begun.headers['cache-control'], 'no-store')
+    const secret = String(begun.body?.secret)
+    assert.match(String(begun.body?.otpauth_uri), /^otpauth:\/\/totp\/Backbeat:/)
+    assert.match(String(begun.body?.qr_svg), /^<svg/)
+    const totp = music.app.identity?.totp
+    assert.ok(totp)
+    const wrong = await inject('POST', '/v1/me/mfa/totp/confirm', { token: first.access_token, body: { code: '000000' === totp.generate(secret) ? '111111' : '000000' } })
+    assert.equal(wrong.body?.code, 'ERR_AUTH_MFA_CODE_INVALID')
+    const confirmed = await inject('POST', '/v1/me/mfa/totp/confirm', { token: first.access_token, body: { code: totp.generate(secret) } })
+    assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body))
+    const recovery = confirmed.body?.recovery_codes as string[]
+    assert.equal(recovery.length, 10)
+    assert.equal((await inject('POST', '/v1/me/mfa/totp', { token: first.access_token })).body?.code, 'ERR_AUTH_MFA_ALREADY_ENROLLED')
+
+    const noCode = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password' } })
+    assert.equal(noCode.status, 401)
+    assert.equal(noCode.body?.code, 'ERR_AUTH_MFA_CODE_REQUIRED')
+    const withCode = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password', otp: totp.generate(secret, Date.now() + 30_000) } })
+    assert.equal(withCode.status, 200, JSON.stringify(withCode.body))
+
+    const removeWithoutStepUp = await inject('DELETE', '/v1/me/mfa/totp', { token: first.access_token })
+    assert.equal(removeWithoutStepUp.status, 401)
+    assert.equal(removeWithoutStepUp.body?.code, 'ERR_AUTH_MFA_REQUIRED')
+    assert.match(String(removeWithoutStepUp.headers['www-authenticate']), /error="insufficient_user_authentication", .*max_age=300/)
+
+    const stepped = await inject('POST', '/v1/auth/mfa/step-up', { token: first.access_token, body: { code: recovery[0] } })
+    assert.equal(stepped.status, 200, JSON.stringify(stepped.body))
+    const again = await inject('POST', '/v1/auth/mfa/step-up', { token: first.access_token, body: { code: recovery[0] } })
+    assert.equal(again.body?.code, 'ERR_AUTH_MFA_CODE_INVALID')
+    assert.equal((await inject('DELETE', '/v1/me/mfa/totp', { token: String(stepped.body?.access_token) })).status, 204)
+    assert.equal((await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password' } })).status, 200)
+  })
+})
+
+describe('music API: MFA enforcement and Spotify sign-in', () => {
+  let music: MusicApp
+  before(async () => {
+    music = await createMusicApp(
+      parseConfig({
+        preset: 'development',
+        logging: { enabled: false },
+        shutdown: { enabled: false },
+        stores: { dataDir: ':memory:' },
+        auth: {
+          passwords: { scryptLogN: 10 },
+          mfa: { enforcedRoles: ['curator'] },
+          spotify: { clientId: 'test-client-id', redirectUri: 'http://127.0.0.1:8080/v1/auth/spotify/callback' },
+          sessions: { cookieSecure: false },
+        },
+      }),
+    )
+  })
+  after(async () => {
+    await music.app.close()
+  })
+
+  it('refuses a curator (or an admin above one) without MFA everywhere but enrolment, and lets listeners through', async () => {
+    const tokenOf = async (email: string): Promise<string> => {
+      const res = await music.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'password', username: email, password: DEMO_PASSWORD } })
+      assert.equal(res.statusCode, 200, res.body)
+      return (res.json() as Tokens).access_token
+    }
+    for (const account of DEMO_ACCOUNTS) {
+      const token = await tokenOf(account.email)
+      const me = await music.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${token}` } })
+      assert.equal(me.statusCode, 200, 'enrolment and /v1/me stay open')
+      const write = await music.app.inject({ method: 'POST', url: '/v1/users/0000000000000000000000/playlists', headers: { authorization: `Bearer ${token}` }, payload: { name: 'x' } })
+      if (account.roles.includes('listener')) assert.equal((write.json() as { code: string }).code, 'ERR_AUTH_NOT_OWNER', 'past the MFA check, stopped by ownership')
+      else assert.equal((write.json() as { code: string }).code, 'ERR_AUTH_MFA_ENROLLMENT_REQUIRED', account.email)
+    }
+  })
+
+  it('starts the Spotify sign-in: a redirect to the authorize endpoint with S256 PKCE, state and a browser-binding cookie', async () => {
+    const res = await music.app.inject({ url: '/v1/auth/spotify/login' })
+    assert.equal(res.statusCode, 302, res.body)
+    const location = new URL(String(res.headers.location))
+    assert.equal(location.origin + location.pathname, 'https://accounts.spotify.com/authorize')
+    assert.equal(location.searchParams.get('code_challenge_method'), 'S256')
+    assert.equal(location.searchParams.get('client_id'), 'test-client-id')
+    assert.equal(location.searchParams.get('redirect_uri'), 'http://127.0.0.1:8080/v1/auth/spotify/callback')
+    assert.match(String(location.searchParams.get('state')), /^[A-Za-z0-9_-]{16,}$/)
+    assert.match(String(res.headers['set-cookie']), /HttpOnly/i)
+    const forged = await music.app.inject({ url: '/v1/auth/spotify/callback?code=abc&state=forged-state-value-1234' })
+    assert.equal(forged.statusCode, 400)
+    assert.equal((forged.json() as { code: string }).code, 'ERR_AUTH_OAUTH_STATE_INVALID')
+  })
 })

@@ -10,6 +10,9 @@ import { sharedSchemas } from './schemas.ts'
 import { seedDemoCatalogue } from './seed.ts'
 import { MusicAccounts, seedDemoAccounts } from './accounts.ts'
 import { authRoutes } from './routes/auth.ts'
+import { MusicMfa } from './mfa.ts'
+import { mfaRoutes } from './routes/mfa.ts'
+import { spotifyRoutes, type SpotifySettings } from './routes/spotify.ts'
 import { invalidField } from './errors.ts'
 
 /** Options of {@link registerMusicApi}. */
@@ -19,6 +22,8 @@ export interface MusicApiOptions {
   seed?: boolean
   /** The stack's identity engines (`app.identity`); without them every route is public. */
   identity?: Identity | null
+  /** Sign-in with Spotify, when configured (`auth.spotify.clientId`). */
+  spotify?: SpotifySettings | undefined
 }
 
 /**
@@ -55,8 +60,16 @@ export async function registerMusicApi(app: FastifyInstance, options: MusicApiOp
       await v1.register(userRoutes, { repository, hashPassword })
       await v1.register(playlistRoutes, { repository, rbac: identity?.rbac })
       if (identity !== null) {
-        const tokens = new TokenService({ ...identity, accounts, securityEvents: app.securityEvents.record })
+        const mfa = new MusicMfa(options.sql, identity)
+        const tokens = new TokenService({ ...identity, accounts, secondFactor: mfa.check, securityEvents: app.securityEvents.record })
         await v1.register(authRoutes, { tokens, repository })
+        await v1.register(mfaRoutes, { mfa, tokens, stepUpMaxAgeS: identity.options.mfa.stepUpMaxAgeS })
+        const spotify = options.spotify
+        if (spotify !== undefined) {
+          await v1.register(async (scope) => {
+            await spotifyRoutes(scope, { settings: spotify, identity, tokens, sql: options.sql })
+          })
+        }
       }
     },
     { prefix: '/v1' },

@@ -10,6 +10,8 @@ import { Rbac } from './rbac.ts'
 import { RefreshTokenStore } from './refresh-tokens.ts'
 import { RevocationList } from './revocation.ts'
 import { AccessTokenIssuer } from './token-issuer.ts'
+import { SecretBox } from './secret-box.ts'
+import { Totp } from './totp.ts'
 
 /** What {@link createIdentity} needs besides the options. */
 export interface IdentityDependencies {
@@ -32,6 +34,12 @@ export interface Identity {
   readonly throttle: LoginThrottle
   readonly hasher: PasswordHasher
   readonly rbac: Rbac
+  /** AES-256-GCM with versioned keys (`auth.vault`): TOTP secrets and provider tokens at rest. */
+  readonly secretBox: SecretBox
+  /** TOTP with replay protection in the shared store. */
+  readonly totp: Totp
+  /** The shared key-value store the engines keep state in. */
+  readonly kv: KeyValueStore
   /** True when no key was configured and a random one signs tokens (development only). */
   readonly ephemeralKey: boolean
 }
@@ -73,7 +81,15 @@ export async function createIdentity(options: AuthOptions, deps: IdentityDepende
   const throttle = new LoginThrottle({ store: kv, account: options.lockout.account, ip: options.lockout.ip, now, ...(deps.securityEvents === undefined ? {} : { securityEvents: deps.securityEvents }) })
   const hasher = new PasswordHasher({ scrypt: { logN: options.passwords.scryptLogN, r: options.passwords.scryptR, p: options.passwords.scryptP }, minLength: options.passwords.minLength })
   const rbac = new Rbac(options.roles)
-  return { options, keys, issuer, verifier, revocations, refreshTokens, throttle, hasher, rbac, ephemeralKey }
+  let vaultKeys: Record<string, string> = options.vault.keys
+  if (Object.keys(vaultKeys).length === 0) {
+    vaultKeys = { 1: SecretBox.generateKey() }
+    deps.warn?.('auth: no BACKBEAT_VAULT_KEYS configured; TOTP secrets and provider tokens are sealed with a random key that dies with this process')
+  }
+  const versions = Object.keys(vaultKeys).map(Number)
+  const secretBox = new SecretBox({ keys: vaultKeys, current: options.vault.currentKey ?? Math.max(...versions) })
+  const totp = new Totp({ store: kv, issuer: options.mfa.issuer, ...(deps.now === undefined ? {} : { now: deps.now }) })
+  return { options, keys, issuer, verifier, revocations, refreshTokens, throttle, hasher, rbac, secretBox, totp, kv, ephemeralKey }
 }
 
 function ephemeralPrivateKey(alg: string): string {

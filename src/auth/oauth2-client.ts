@@ -73,7 +73,7 @@ export interface ProfileEndpoint {
 }
 
 /** Returns why a value breaks a provider's rules, or undefined when it is fine. */
-export type Rule<T> = (value: T) => string | undefined
+export type OAuthSettingRule<T> = (value: T) => string | undefined
 
 const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/
 /** A scope token (RFC 6749 section 3.3). */
@@ -112,9 +112,9 @@ export type OAuth2ClientOptions = z.input<typeof optionsSchema> & {
   /** A non-OIDC profile endpoint; without it `fetchUserInfo` uses `userinfoEndpoint` or the ID token. */
   profile?: ProfileEndpoint
   /** Extra rules for redirect URIs (the Spotify preset refuses `localhost`). */
-  redirectUriRule?: Rule<URL>
+  redirectUriRule?: OAuthSettingRule<URL>
   /** Extra rules for requested scopes (the Spotify preset knows its scope names). */
-  scopeRule?: Rule<readonly string[]>
+  scopeRule?: OAuthSettingRule<readonly string[]>
 }
 
 /** Options of {@link OAuth2Client.discover}: the endpoints come from the issuer's metadata. */
@@ -167,8 +167,8 @@ export class OAuth2Client {
   readonly #config: oc.Configuration
   readonly #now: Clock
   readonly #profile: ProfileEndpoint | undefined
-  readonly #redirectUriRule: Rule<URL> | undefined
-  readonly #scopeRule: Rule<readonly string[]> | undefined
+  readonly #redirectUriRule: OAuthSettingRule<URL> | undefined
+  readonly #scopeRule: OAuthSettingRule<readonly string[]> | undefined
 
   constructor(options: OAuth2ClientOptions) {
     const { now, profile, redirectUriRule, scopeRule, ...rest } = options
@@ -372,9 +372,9 @@ export class OAuth2Client {
       } catch (err) {
         throw providerError(err, this.provider, 'userinfo', this.timeoutMs)
       }
-      return standardProfile(info)
+      return standardProfile(info, this.provider)
     }
-    if (idTokenClaims !== undefined) return standardProfile(idTokenClaims)
+    if (idTokenClaims !== undefined) return standardProfile(idTokenClaims, this.provider)
     throw new BackbeatError('ERR_AUTH_OAUTH_PROVIDER_FAILED', { params: { provider: this.provider, reason: `${this.provider} has no profile endpoint, no userinfo endpoint and no ID token` } })
   }
 
@@ -459,9 +459,9 @@ function endpointProblem(url: string, allowInsecure: boolean): string | undefine
   return undefined
 }
 
-function standardProfile(claims: Readonly<Record<string, unknown>>): OAuthProfile {
+function standardProfile(claims: Readonly<Record<string, unknown>>, provider: string): OAuthProfile {
   const sub = claims.sub
-  if (typeof sub !== 'string' || sub === '') throw new BackbeatError('ERR_AUTH_OAUTH_PROVIDER_FAILED', { params: { reason: 'the profile has no sub' } })
+  if (typeof sub !== 'string' || sub === '') throw failed(provider, 'profile has no sub')
   const name = typeof claims.name === 'string' ? claims.name : typeof claims.preferred_username === 'string' ? claims.preferred_username : undefined
   return {
     subject: sub,
@@ -538,6 +538,9 @@ function providerError(err: unknown, provider: string, phase: Phase, timeoutMs: 
     if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return failed(provider, `${endpoint} did not answer within ${timeoutMs} ms`, err)
     const cause: unknown = err.cause
     if (cause instanceof Response) return failed(provider, `${endpoint} answered ${cause.status} (${err.message})`, err)
+    // An ID token minted for another authorization request (a replayed or injected code).
+    const claim = (cause as { cause?: { claim?: unknown } } | undefined)?.cause?.claim
+    if (phase === 'token' && claim === 'nonce') return new BackbeatError('ERR_AUTH_OAUTH_STATE_INVALID', { params: { reason: 'the ID token nonce does not match the pending authorization' }, cause: err })
     return failed(provider, `${endpoint}: ${err.message}`, err)
   }
   if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return failed(provider, `${endpoint} did not answer within ${timeoutMs} ms`, err)

@@ -90,7 +90,8 @@ export async function oauthLoginPlugin(app: FastifyInstance, options: OAuthLogin
     return new BackbeatError('ERR_AUTH_OAUTH_STATE_INVALID', { params: { reason } })
   }
 
-  app.get('/login', { config: routeConfig }, async (request: FastifyRequest, reply: FastifyReply) => {
+  // No automatic HEAD twins: a HEAD from a link prefetcher would spend the state and the code.
+  app.get('/login', { config: routeConfig, exposeHeadRoute: false }, async (request: FastifyRequest, reply: FastifyReply) => {
     // One binding per browser, reused across tabs, so two sign-ins started in parallel both finish.
     const existing = request.cookies[cookieName]
     const binding = existing !== undefined && BINDING.test(existing) ? existing : randomBytes(32).toString('base64url')
@@ -102,7 +103,7 @@ export async function oauthLoginPlugin(app: FastifyInstance, options: OAuthLogin
     return reply.redirect(url, 302)
   })
 
-  app.get('/callback', { config: routeConfig }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.get('/callback', { config: routeConfig, exposeHeadRoute: false }, async (request: FastifyRequest, reply: FastifyReply) => {
     const rawUrl = request.raw.url ?? ''
     const question = rawUrl.indexOf('?')
     const params = new URLSearchParams(question === -1 ? '' : rawUrl.slice(question + 1))
@@ -132,6 +133,7 @@ export async function oauthLoginPlugin(app: FastifyInstance, options: OAuthLogin
     reply.header('cache-control', 'no-store')
     // The callback URL carries the code: never let it leak to another origin in a Referer.
     reply.header('referrer-policy', 'no-referrer')
+    if (result === undefined) return reply.code(204).send()
     return result
   })
 }

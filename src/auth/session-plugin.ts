@@ -96,8 +96,10 @@ const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/
 const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]{0,255}$/
 /** Where the onRequest hook leaves the reply, for the request helpers that set the cookie. */
 const REPLY = Symbol('backbeat.session.reply')
+/** The well-formed session ID the cookie carried, looked up or not (sign-out revokes it even when the lookup failed). */
+const COOKIE_ID = Symbol('backbeat.session.cookieId')
 
-type RequestWithReply = FastifyRequest & { [REPLY]: FastifyReply | null }
+type RequestWithReply = FastifyRequest & { [REPLY]: FastifyReply | null; [COOKIE_ID]: string | null }
 
 /**
  * Cookie sessions for the admin console on a {@link SessionManager}. For every route (unless
@@ -107,8 +109,9 @@ type RequestWithReply = FastifyRequest & { [REPLY]: FastifyReply | null }
  * `config: { session: { required: true } }` answer 401 `ERR_AUTH_SESSION_INVALID` without one.
  *
  * Cookie-authenticated POST/PUT/PATCH/DELETE requests must pass the CSRF check (origin, then
- * the `X-CSRF-Token` header), else 403 `ERR_AUTH_CSRF_INVALID`; requests without the cookie
- * (bearer tokens, API keys) are not subject to it.
+ * the `X-CSRF-Token` header), else 403 `ERR_AUTH_CSRF_INVALID`. Requests carrying a header
+ * credential (`Authorization`, `X-API-Key`) are authenticated by it alone: their cookie is
+ * not read, so CSRF does not apply to them.
  *
  * When the store is unreachable, routes that require a session answer 503
  * `ERR_DEPENDENCY_UNAVAILABLE` (fail closed); other routes serve the request as signed out.
@@ -170,6 +173,7 @@ export const sessionPlugin = fp<SessionPluginOptions>(
     app.decorate('sessions', sessions)
     app.decorateRequest('session', null)
     app.decorateRequest(REPLY, null)
+    app.decorateRequest(COOKIE_ID, null)
 
     const plans = new WeakMap<object, RoutePlan>()
     const planOf = (request: FastifyRequest): RoutePlan => {
@@ -233,50 +237,61 @@ export const sessionPlugin = fp<SessionPluginOptions>(
       reply.header('cache-control', 'no-store')
     }
 
-    app.addHook('onRequest', async (request, reply) => {
+    /** After a successful lookup: the session, then the token of a state-changing request. */
+    const admit = (request: FastifyRequest, reply: FastifyReply, plan: RoutePlan, session: Session | undefined, checkCsrf: boolean): Error | undefined => {
+      if (session === undefined) {
+        reply.clearCookie(cookieName, clearOptions)
+        return plan.required ? invalidSession() : undefined
+      }
+      setSession(request, session)
+      if (!checkCsrf || csrf === undefined) return undefined
+      const token = headerOf(request, csrf.headerName)
+      if (token === undefined) return rejectCsrf(request, 'token-missing')
+      return csrf.verifyToken(session.id, token) ? undefined : rejectCsrf(request, 'token-invalid')
+    }
+
+    // Callback style: requests without a session cookie pass synchronously, without a promise.
+    app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       ;(request as RequestWithReply)[REPLY] = reply
       const plan = planOf(request)
-      if (plan.skip) return
-      if (credentialHeaders.some((h) => request.headers[h] !== undefined)) {
-        if (plan.required) throw invalidSession()
+      if (plan.skip) {
+        done()
         return
       }
-      const id = cookieOf(request, cookieName)
+      const id = credentialHeaders.some((h) => request.headers[h] !== undefined) ? undefined : cookieOf(request, cookieName)
       if (id === undefined) {
-        if (plan.required) throw invalidSession()
+        done(plan.required ? invalidSession() : undefined)
         return
       }
       if (!isSessionId(id)) {
         reply.clearCookie(cookieName, clearOptions)
-        if (plan.required) throw invalidSession()
+        done(plan.required ? invalidSession() : undefined)
         return
       }
+      ;(request as RequestWithReply)[COOKIE_ID] = id
       const checkCsrf = plan.csrf && !CsrfProtection.isSafeMethod(request.method)
       if (checkCsrf) {
         // Before the lookup: an obviously cross-site request costs no store call.
         const failure = originFailure(request)
-        if (failure !== undefined) throw rejectCsrf(request, failure)
+        if (failure !== undefined) {
+          done(rejectCsrf(request, failure))
+          return
+        }
       }
-      let session: Session | undefined
-      try {
-        session = await sessions.get(id)
-      } catch (err) {
-        if (plan.required) throw err
-        // Fail closed: nobody is signed in on a guess; routes that do not need a session still work.
-        request.log.warn({ err }, 'session store unavailable: request served as signed out')
-        return
-      }
-      if (session === undefined) {
-        reply.clearCookie(cookieName, clearOptions)
-        if (plan.required) throw invalidSession()
-        return
-      }
-      setSession(request, session)
-      if (checkCsrf && csrf !== undefined) {
-        const token = headerOf(request, csrf.headerName)
-        if (token === undefined) throw rejectCsrf(request, 'token-missing')
-        if (!csrf.verifyToken(session.id, token)) throw rejectCsrf(request, 'token-invalid')
-      }
+      sessions.get(id).then(
+        (session) => {
+          done(admit(request, reply, plan, session, checkCsrf))
+        },
+        (err: unknown) => {
+          if (plan.required) {
+            done(err instanceof Error ? err : new Error(String(err)))
+            return
+          }
+          // Fail closed: nobody is signed in on a guess; routes that do not need a session still work.
+          request.log.warn({ err }, 'session store unavailable: request served as signed out')
+          done()
+        },
+      )
     })
 
     app.decorateRequest('signIn', async function signIn(this: FastifyRequest, userId: string, signInOptions: SignInOptions = {}): Promise<Session> {
@@ -313,12 +328,14 @@ export const sessionPlugin = fp<SessionPluginOptions>(
 
     app.decorateRequest('signOut', async function signOut(this: FastifyRequest): Promise<void> {
       const reply = replyOf(this)
-      const current = this.session
+      // When the lookup failed (store down), the cookie's ID is revoked all the same, so the
+      // store outage surfaces as a 503 rather than as a sign-out that left the session alive.
+      const id = this.session?.id ?? (this as RequestWithReply)[COOKIE_ID]
       this.session = null
       // The cookie goes first: even if the store cannot be reached, this browser is signed out.
       reply.clearCookie(cookieName, clearOptions)
       reply.header('cache-control', 'no-store')
-      if (current !== null) await sessions.revoke(current.id)
+      if (id !== null) await sessions.revoke(id)
     })
 
     app.decorateRequest('rotateSession', async function rotateSession(this: FastifyRequest, changes: SessionChanges = {}): Promise<Session> {

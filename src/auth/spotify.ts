@@ -116,7 +116,11 @@ export function spotifyClient(options: SpotifyClientOptions): OAuth2Client {
   })
 }
 
-/** Maps Spotify's current-user profile (`GET /v1/me`) to an {@link OAuthProfile}. */
+/**
+ * Maps Spotify's current-user profile (`GET /v1/me`) to an {@link OAuthProfile}.
+ *
+ * @example spotifyProfile({ id: 'wizzler', display_name: 'Wizzler', email: 'w@example.com' }).subject // 'wizzler'
+ */
 export function spotifyProfile(body: Readonly<Record<string, unknown>>): OAuthProfile {
   const id = body.id
   if (typeof id !== 'string' || id === '') throw new Error('the Spotify profile has no id')

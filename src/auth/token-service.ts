@@ -124,6 +124,19 @@ export class TokenService {
     return this.#respond(account, scope, amr, authTime, refresh.token)
   }
 
+  /**
+   * Tokens for an account that proved who it is elsewhere (an OAuth provider's callback, a
+   * session). `amr` names how (`['oauth']`, RFC 8176 style); no password check, no lockout.
+   */
+  async signInVerified(userId: string, amr: readonly string[]): Promise<TokenResponse> {
+    const account = await this.#o.accounts.findById(userId)
+    if (account === undefined) throw new BackbeatError('ERR_AUTH_CREDENTIALS_INVALID')
+    const authTime = this.#now()
+    const scope = this.#scopeFor(account, undefined)
+    const refresh = await this.#o.refreshTokens.issue({ userId: account.id, scope, amr, authTime })
+    return this.#respond(account, scope, amr, authTime, refresh.token)
+  }
+
   async refreshGrant(refreshToken: string, context: GrantContext = {}): Promise<TokenResponse> {
     const next = await this.#o.refreshTokens.rotate(refreshToken, context)
     const { grant } = next
@@ -141,12 +154,19 @@ export class TokenService {
   async stepUp(userId: string, code: string, context: GrantContext = {}): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
     const account = await this.#o.accounts.findById(userId)
     if (account?.mfaEnrolled !== true || this.#o.secondFactor === undefined) throw new BackbeatError('ERR_AUTH_MFA_NOT_ENROLLED')
+    // Codes are short: guessing them is throttled like passwords, per account and address.
+    const throttleKey = `mfa:${userId}`
+    await this.#o.throttle.check(throttleKey, context.clientIp)
     try {
       await this.#o.secondFactor(account, code)
     } catch (err) {
-      this.#event('auth_failure', 'medium', context, { reason: 'step_up', userId })
+      if (err instanceof BackbeatError && err.code === 'ERR_AUTH_MFA_CODE_INVALID') {
+        await this.#o.throttle.recordFailure(throttleKey, context.clientIp)
+        this.#event('auth_failure', 'medium', context, { reason: 'step_up', userId })
+      }
       throw err
     }
+    await this.#o.throttle.recordSuccess(throttleKey)
     const now = this.#now()
     const issued = await this.#o.issuer.issue({ sub: account.id, scope: this.#scopeFor(account, undefined), roles: account.roles, amr: ['pwd', 'otp'], authTime: Math.floor(now / 1000), mfaTime: Math.floor(now / 1000) })
     return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn }

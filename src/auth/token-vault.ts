@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { BackbeatError, ConfigError, delay, parseOptions, systemClock, type Clock, type SecurityEventSink } from '../core/index.ts'
 import { migrate, type KeyValueStore, type Migration, type SqlDatabase } from '../stores/index.ts'
@@ -342,14 +342,22 @@ export class TokenVault {
    * A valid access token for the user at the provider, refreshed first when it expires within
    * `refreshSkewMs`. Throws `ERR_AUTH_PROVIDER_RELINK_REQUIRED` when nothing is stored, when it
    * expired without a refresh token, or when the provider refused the refresh token.
+   *
+   * Pass `rejected`, the token the provider's API just answered 401 to, to refresh early: only
+   * while the vault still holds that very token, so callers that all saw the same 401 cause
+   * one refresh between them.
+   *
+   * @example
+   * let token = await vault.accessToken(userId, 'spotify')
+   * if ((await callSpotify(token)).status === 401) token = await vault.accessToken(userId, 'spotify', { rejected: token })
    */
-  async accessToken(userId: string, provider: string): Promise<string> {
+  async accessToken(userId: string, provider: string, options: { rejected?: string } = {}): Promise<string> {
     this.#check(userId, provider)
     this.#clientFor(provider)
     const loaded = await this.#load(userId, provider)
     if (loaded === undefined) throw relink(provider)
-    if (this.#fresh(loaded.tokens)) return loaded.tokens.accessToken
-    return (await this.#refreshOnce(userId, provider)).accessToken
+    if (this.#fresh(loaded.tokens, options.rejected)) return loaded.tokens.accessToken
+    return (await this.#refreshOnce(userId, provider, options.rejected)).accessToken
   }
 
   /** Forgets the user's tokens at the provider (unlink); resolves whether there were any. */
@@ -387,34 +395,36 @@ export class TokenVault {
     }
   }
 
-  #fresh(tokens: StoredTokens): boolean {
+  /** Usable as is: not within the skew of expiry, and not the token the caller saw refused. */
+  #fresh(tokens: StoredTokens, rejected?: string): boolean {
+    if (rejected !== undefined && sameSecret(tokens.accessToken, rejected)) return false
     return tokens.expiresAt === undefined || tokens.expiresAt - this.#skewMs > this.#now()
   }
 
-  #refreshOnce(userId: string, provider: string): Promise<StoredTokens> {
+  #refreshOnce(userId: string, provider: string, rejected: string | undefined): Promise<StoredTokens> {
     const key = rowKey(userId, provider)
     let flight = this.#inflight.get(key)
     if (flight === undefined) {
-      flight = this.#refreshAcrossInstances(userId, provider).finally(() => this.#inflight.delete(key))
+      flight = this.#refreshAcrossInstances(userId, provider, rejected).finally(() => this.#inflight.delete(key))
       this.#inflight.set(key, flight)
     }
     return flight
   }
 
-  async #refreshAcrossInstances(userId: string, provider: string): Promise<StoredTokens> {
+  async #refreshAcrossInstances(userId: string, provider: string, rejected: string | undefined): Promise<StoredTokens> {
     const lock = this.#lock
-    if (lock === undefined) return this.#refreshHoldingLock(userId, provider)
+    if (lock === undefined) return this.#refreshHoldingLock(userId, provider, rejected)
     const lockKey = this.#lockPrefix + hash('sha256', `${provider}\0${userId}`, 'base64url')
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) {
         // Another instance held the lock: if it refreshed meanwhile, use its tokens.
         const current = await this.#load(userId, provider)
         if (current === undefined) throw relink(provider)
-        if (this.#fresh(current.tokens)) return current.tokens
+        if (this.#fresh(current.tokens, rejected)) return current.tokens
       }
       if ((await lock.increment(lockKey, 1, this.#lockTtlMs)) === 1) {
         try {
-          return await this.#refreshHoldingLock(userId, provider)
+          return await this.#refreshHoldingLock(userId, provider, rejected)
         } finally {
           // A failed release is harmless: the TTL frees the lock.
           await lock.delete(lockKey).catch(() => undefined)
@@ -427,11 +437,11 @@ export class TokenVault {
     }
   }
 
-  async #refreshHoldingLock(userId: string, provider: string): Promise<StoredTokens> {
+  async #refreshHoldingLock(userId: string, provider: string, rejected: string | undefined): Promise<StoredTokens> {
     // Re-read under the lock: the holder before us may have refreshed already.
     const loaded = await this.#load(userId, provider)
     if (loaded === undefined) throw relink(provider)
-    if (this.#fresh(loaded.tokens)) return loaded.tokens
+    if (this.#fresh(loaded.tokens, rejected)) return loaded.tokens
     const { refreshToken } = loaded.tokens
     if (refreshToken === undefined) {
       await this.#store.delete(userId, provider, loaded.sealed)
@@ -526,6 +536,11 @@ function aad(userId: string, provider: string): string {
 
 function relink(provider: string): BackbeatError {
   return new BackbeatError('ERR_AUTH_PROVIDER_RELINK_REQUIRED', { params: { provider } })
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Equal-length digests, so the comparison time says nothing about the tokens.
+  return timingSafeEqual(Buffer.from(hash('sha256', a, 'base64url')), Buffer.from(hash('sha256', b, 'base64url')))
 }
 
 function rowKey(userId: string, provider: string): string {

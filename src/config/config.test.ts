@@ -34,7 +34,7 @@ describe('config: sources and precedence', () => {
 
   it('layers preset < config file < environment', () => {
     const file = join(dir, 'custom.json')
-    writeFileSync(file, JSON.stringify({ preset: 'production', server: { port: 9000, host: '0.0.0.0' }, logging: { level: 'warn' }, auth: { jwt: { secretKey: 'a-production-secret-of-32-characters-or-more' } } }))
+    writeFileSync(file, JSON.stringify({ preset: 'production', server: { port: 9000, host: '0.0.0.0' }, logging: { level: 'warn' }, auth: { jwt: { secretKey: 'a-production-secret-of-32-characters-or-more' }, vault: { keys: { 1: 'dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcy1vayE=' } } } }))
     const config = loadConfig({ env: { BACKBEAT_CONFIG: file, PORT: '9100' }, cwd: dir })
     assert.equal(config.preset, 'production')
     assert.equal(config.logging.format, 'json', 'from the production preset')
@@ -97,7 +97,7 @@ describe('config: sources and precedence', () => {
   })
 
   it('picks the production preset from ENVIRONMENT=production', () => {
-    assert.equal(loadConfig({ env: { ENVIRONMENT: 'production', JWT_SECRET_KEY: 'a-production-secret-of-32-characters-or-more' }, cwd: dir }).preset, 'production')
+    assert.equal(loadConfig({ env: { ENVIRONMENT: 'production', JWT_SECRET_KEY: 'a-production-secret-of-32-characters-or-more', BACKBEAT_VAULT_KEYS: '1:dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcy1vayE=' }, cwd: dir }).preset, 'production')
   })
 
   it('returns a deeply frozen object', () => {

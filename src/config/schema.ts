@@ -87,6 +87,16 @@ export const configSchema = z.strictObject({
   if (hmac && jwt.privateKey !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'privateKey'], message: `is for asymmetric algorithms; ${jwt.algorithm} signs with secretKey` })
   if (!hmac && jwt.secretKey !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secretKey'], message: `is for HS* algorithms; ${jwt.algorithm} signs with privateKey` })
   // Fail closed: a production server never signs with a key nobody configured.
+  if (config.preset === 'production' && config.auth.enabled && config.stores.redisUrl !== undefined && config.auth.sessions.csrfSecret === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'sessions', 'csrfSecret'], message: 'is required in production with a shared session store (set BACKBEAT_CSRF_SECRET): every instance must accept the CSRF tokens of the others' })
+  }
+  if (config.preset === 'production' && config.auth.enabled && Object.keys(config.auth.vault.keys).length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'vault', 'keys'], message: 'are required in production (set BACKBEAT_VAULT_KEYS=1:<32 random bytes, base64>): TOTP secrets and provider tokens sealed with a per-process key would be lost at the next restart' })
+  }
+  const versions = Object.keys(config.auth.vault.keys).map(Number)
+  if (config.auth.vault.currentKey !== undefined && !versions.includes(config.auth.vault.currentKey)) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'vault', 'currentKey'], message: `must be one of the configured key versions (${versions.join(', ') || 'none'})` })
+  }
   if (config.preset === 'production' && config.auth.enabled && jwt.secretKey === undefined && jwt.privateKey === undefined) {
     ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', hmac ? 'secretKey' : 'privateKey'], message: `is required in production (set ${hmac ? 'JWT_SECRET_KEY' : 'JWT_PRIVATE_KEY'}), or set BACKBEAT_AUTH_ENABLED=false` })
   }

@@ -7,7 +7,8 @@ import { securityHeadersPlugin } from '../headers/index.ts'
 import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
 import { rateLimitPlugin, type RateLimitKeyFunction } from '../ratelimit/index.ts'
 import type { KeyValueStore, RedisConnection } from '../stores/index.ts'
-import { authPlugin, createIdentity, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
+import { randomBytes } from 'node:crypto'
+import { authPlugin, createIdentity, MemorySessionStore, RedisSessionStore, SessionManager, sessionIdentity, sessionPlugin, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
 import { requestLoggingPlugin } from '../logging/index.ts'
@@ -115,6 +116,25 @@ export const backbeat = fp<BackbeatPluginOptions>(
     let identity: Identity | null = null
     if (config.auth.enabled) {
       identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, warn: (message) => app.log.warn(message) }))
+      // Sessions first: their hook loads the cookie's session, which the auth hook then admits.
+      const sessions = new SessionManager({
+        store: options.redis === undefined ? new MemorySessionStore() : new RedisSessionStore(options.redis),
+        idleTimeoutMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
+        absoluteTimeoutMs: config.auth.sessions.absoluteTimeoutHours * 3_600_000,
+      })
+      let csrfSecret = config.auth.sessions.csrfSecret
+      if (csrfSecret === undefined) {
+        csrfSecret = randomBytes(32).toString('base64url')
+        if (options.redis !== undefined) app.log.warn('auth: no BACKBEAT_CSRF_SECRET configured; CSRF tokens from this instance are refused by the others sharing its sessions')
+      }
+      await app.register(sessionPlugin, {
+        manager: sessions,
+        secure: config.auth.sessions.cookieSecure,
+        sameSite: config.auth.sessions.sameSite,
+        csrf: { secret: csrfSecret },
+        credentialHeaders: ['authorization', config.auth.apiKeys.header],
+        securityEvents,
+      })
       await app.register(authPlugin, {
         verifier: identity.verifier,
         revocations: identity.revocations,
@@ -123,7 +143,7 @@ export const backbeat = fp<BackbeatPluginOptions>(
         apiKeyHeader: config.auth.apiKeys.header,
         mfaEnforcedRoles: config.auth.mfa.enforcedRoles,
         ...(options.apiKeys === undefined ? {} : { apiKeys: options.apiKeys }),
-        ...(options.sessionIdentity === undefined ? {} : { sessionIdentity: options.sessionIdentity }),
+        sessionIdentity: options.sessionIdentity ?? sessionIdentity,
       })
     }
     app.decorate('identity', identity)

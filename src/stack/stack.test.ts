@@ -8,7 +8,7 @@ import { httpPlugin } from '../http/index.ts'
 import { createLogger, requestLoggingPlugin } from '../logging/index.ts'
 import { openapiPlugin } from '../openapi/index.ts'
 import { backbeat, backbeatServerOptions, createBackbeatApp } from './index.ts'
-import { TEST_JWT_SECRET } from '../../test/helpers/quiet-app.ts'
+import { TEST_AUTH } from '../../test/helpers/quiet-app.ts'
 
 const sink = () => new Writable({ write: (_c, _e, cb) => cb() })
 
@@ -48,7 +48,7 @@ describe('stack: presets', () => {
   })
 
   it('production keeps the OpenAPI document but not the docs UI, and logs JSON', async () => {
-    const config = parseConfig({ preset: 'production', auth: { jwt: { secretKey: TEST_JWT_SECRET } } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH })
     assert.equal(config.logging.format, 'json')
     const { app } = await createBackbeatApp(config, { logger: createLogger(config.logging, { destination: sink() }) })
     await app.ready()
@@ -70,7 +70,7 @@ describe('stack: presets', () => {
 
 describe('stack: each capability plugin registers alone', () => {
   it('http plugin alone: request IDs and problem+json on a plain Fastify', async () => {
-    const config = parseConfig({ preset: 'production', auth: { jwt: { secretKey: TEST_JWT_SECRET } } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH })
     const app = Fastify()
     await app.register(httpPlugin, { ...config.http, bodyLimitBytes: 1024 })
     app.get('/x', async () => ({}))
@@ -94,7 +94,7 @@ describe('stack: each capability plugin registers alone', () => {
 
   it('request logging alone: one completion line', async () => {
     const lines: string[] = []
-    const config = parseConfig({ preset: 'production', auth: { jwt: { secretKey: TEST_JWT_SECRET } } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH })
     const { logger } = createLogger(config.logging, { destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) })
     // Fastify's own request lines are switched off, as backbeatServerOptions does.
     const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) })
@@ -116,7 +116,7 @@ describe('stack: each capability plugin registers alone', () => {
   })
 
   it('the backbeat plugin composes on a user-built Fastify instance', async () => {
-    const config = parseConfig({ preset: 'production', auth: { jwt: { secretKey: TEST_JWT_SECRET } } })
+    const config = parseConfig({ preset: 'production', auth: TEST_AUTH })
     const { logger } = createLogger(config.logging, { destination: sink() })
     const app = Fastify(backbeatServerOptions(config, logger))
     await app.register(backbeat, { config })

@@ -10,3 +10,5 @@ export { describeKeyValueStore, describeSqlDatabase } from './store-contracts.ts
 export type { KeyValueStoreContext, KeyValueStoreFixture, SqlDatabaseFixture } from './store-contracts.ts'
 export { describeRateLimitStore } from './rate-limit-store-contract.ts'
 export type { RateLimitStoreFixture } from './rate-limit-store-contract.ts'
+export { describeSessionStore } from './session-store-contract.ts'
+export type { SessionStoreFixture } from './session-store-contract.ts'

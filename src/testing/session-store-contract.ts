@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { describe, it } from 'node:test'
 // Through the module, not auth/index.ts, until the session exports land there.
-import { sessionHandle, type SessionRecord, type SessionStore } from '../auth/sessions.ts'
+import { sessionHandle, type SessionRecord, type SessionStore } from '../auth/index.ts'
 
 /** What a {@link describeSessionStore} factory returns. */
 export interface SessionStoreFixture {

@@ -7,7 +7,7 @@ import { createBackbeatApp, type BackbeatApp, type CreateBackbeatAppOptions } fr
 /** The HS256 signing secret of test configurations (production refuses to start without one). */
 export const TEST_JWT_SECRET = 'test-only-secret-of-at-least-32-characters!!'
 /** The `auth` section of test configurations: the test secret, and cheap scrypt so sign-ins stay fast. */
-export const TEST_AUTH = { jwt: { secretKey: TEST_JWT_SECRET }, passwords: { scryptLogN: 10 } } as const
+export const TEST_AUTH = { jwt: { secretKey: TEST_JWT_SECRET }, passwords: { scryptLogN: 10 }, vault: { keys: { 1: 'dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcy1vayE=' } } } as const
 
 /** The production preset without graceful shutdown, with `overrides` on top. */
 export function productionConfig(overrides: BackbeatConfigInput = {}): BackbeatConfig {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { before, describe, it } from 'node:test'
+import { tmpdir } from 'node:os'
 import { MemoryApiKeyStore, SqlApiKeyStore } from '../../../src/auth/api-key-store.ts'
 import { ApiKeyService } from '../../../src/auth/api-keys.ts'
+import { runCli } from '../../../src/cli/index.ts'
 import { BackbeatError } from '../../../src/core/index.ts'
 import { PostgresDatabase } from '../../../src/stores/index.ts'
 import { describeApiKeyStore } from '../../../src/testing/api-key-store-contract.ts'
@@ -109,6 +111,31 @@ describe('SqlApiKeyStore on Postgres', () => {
         const { key, record } = await service.create({ owner: 'o', name: 'same', expiresAt: Date.now() + 60_000 })
         assert.deepEqual(await service.verify(key), record)
       }
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('lets `backbeat apikey` issue and revoke keys that a server on the same DATABASE_URL accepts and then refuses', async () => {
+    const { db, schema, cleanup } = await databaseInFreshSchema(url)
+    // The CLI reaches the test schema through libpq's `options` parameter, as a deployment would.
+    const cliUrl = new URL(url)
+    cliUrl.searchParams.set('options', `-c search_path=${schema}`)
+    const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      let out = ''
+      let err = ''
+      const code = await runCli(['apikey', ...args], { env: { DATABASE_URL: cliUrl.toString() }, cwd: tmpdir(), stdout: (t) => (out += t), stderr: (t) => (err += t) })
+      return { code, out, err }
+    }
+    try {
+      const created = await cli('create', '--owner', 'user-1', '--name', 'CI', '--scope', 'playlist:write')
+      assert.equal(created.code, 0, created.err)
+      const { key, record } = JSON.parse(created.out) as { key: string; record: { id: string } }
+      const server = new ApiKeyService({ store: new SqlApiKeyStore(db), cacheTtlMs: 0 })
+      assert.deepEqual((await server.verify(key)).scopes, ['playlist:write'])
+      assert.equal((await cli('revoke', record.id)).code, 0)
+      await assert.rejects(server.verify(key), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_AUTH_API_KEY_INVALID')
+      await server.flush()
     } finally {
       await cleanup()
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
-import { RedisSessionStore, SessionManager } from '../../../src/auth/sessions.ts'
+import { RedisSessionStore, SessionManager } from 'backbeat/auth'
 import { RedisConnection } from '../../../src/stores/index.ts'
 import { describeSessionStore } from '../../../src/testing/session-store-contract.ts'
 import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
