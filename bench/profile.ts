@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { measure } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatTable } from './stats.ts'
-import { AUTH_SECRET, benchToken, BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
+import { benchToken, BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 interface CpuProfileNode {
   id: number

@@ -23,7 +23,7 @@ import type { BackbeatConfigInput, PresetName } from 'backbeat'
 import { measure, type RunMeasurement } from './load.ts'
 import { removeServerDir, repoPath, spawnServer, waitUntilAnswering, type ServerHandle } from './servers.ts'
 import { formatInt, formatPercent, formatTable, median, rotate } from './stats.ts'
-import { AUTH_SECRET, benchToken, BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
+import { benchToken, BENCH_CONFIG, BENCH_ORIGIN, EDGE_ALL, EDGE_OFF, EDGE_ON, mergeConfig } from './variants.ts'
 
 /** The target: production keeps at least this share of bare's req/s in scenario (a). */
 const TARGET_RATIO = 0.85

@@ -211,15 +211,15 @@ describe('music API: MFA enforcement and Spotify sign-in', () => {
     const tokenOf = async (email: string): Promise<string> => {
       const res = await music.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'password', username: email, password: DEMO_PASSWORD } })
       assert.equal(res.statusCode, 200, res.body)
-      return (res.json() as Tokens).access_token
+      return res.json<Tokens>().access_token
     }
     for (const account of DEMO_ACCOUNTS) {
       const token = await tokenOf(account.email)
       const me = await music.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${token}` } })
       assert.equal(me.statusCode, 200, 'enrolment and /v1/me stay open')
       const write = await music.app.inject({ method: 'POST', url: '/v1/users/0000000000000000000000/playlists', headers: { authorization: `Bearer ${token}` }, payload: { name: 'x' } })
-      if (account.roles.includes('listener')) assert.equal((write.json() as { code: string }).code, 'ERR_AUTH_NOT_OWNER', 'past the MFA check, stopped by ownership')
-      else assert.equal((write.json() as { code: string }).code, 'ERR_AUTH_MFA_ENROLLMENT_REQUIRED', account.email)
+      if (account.roles.includes('listener')) assert.equal(write.json<{ code: string }>().code, 'ERR_AUTH_NOT_OWNER', 'past the MFA check, stopped by ownership')
+      else assert.equal(write.json<{ code: string }>().code, 'ERR_AUTH_MFA_ENROLLMENT_REQUIRED', account.email)
     }
   })
 
@@ -235,6 +235,6 @@ describe('music API: MFA enforcement and Spotify sign-in', () => {
     assert.match(String(res.headers['set-cookie']), /HttpOnly/i)
     const forged = await music.app.inject({ url: '/v1/auth/spotify/callback?code=abc&state=forged-state-value-1234' })
     assert.equal(forged.statusCode, 400)
-    assert.equal((forged.json() as { code: string }).code, 'ERR_AUTH_OAUTH_STATE_INVALID')
+    assert.equal(forged.json<{ code: string }>().code, 'ERR_AUTH_OAUTH_STATE_INVALID')
   })
 })
