@@ -3,6 +3,7 @@ import type { SecurityEventSink } from '../core/index.ts'
 import { MemoryKeyValueStore, type KeyValueStore } from '../stores/index.ts'
 import { JwtKeySet } from './jwt-keys.ts'
 import { JwtVerifier } from './jwt-verifier.ts'
+import { RemoteJwks, type RemoteJwksLogger } from './remote-jwks.ts'
 import { LoginThrottle } from './login-throttle.ts'
 import type { AuthOptions } from './options.ts'
 import { PasswordHasher } from './passwords.ts'
@@ -18,8 +19,8 @@ export interface IdentityDependencies {
   /** Shared state (deny list, refresh tokens, lockout counters): Redis in production. */
   kv?: KeyValueStore
   securityEvents?: SecurityEventSink
-  /** Told when the signing key is a random one that dies with the process. */
-  warn?: (message: string) => void
+  /** Told when a key is a random one that dies with the process, and about the remote JWKS. */
+  logger?: RemoteJwksLogger
   now?: () => number
 }
 
@@ -40,6 +41,8 @@ export interface Identity {
   readonly totp: Totp
   /** The shared key-value store the engines keep state in. */
   readonly kv: KeyValueStore
+  /** Keys published at `auth.jwt.jwksUrl`, when configured (its `healthCheck` belongs in /health). */
+  readonly remoteJwks: RemoteJwks | undefined
   /** True when no key was configured and a random one signs tokens (development only). */
   readonly ephemeralKey: boolean
 }
@@ -67,13 +70,20 @@ export async function createIdentity(options: AuthOptions, deps: IdentityDepende
   if (key === undefined) {
     if (hmac) key = randomBytes(HMAC_BYTES[jwt.algorithm as keyof typeof HMAC_BYTES])
     else key = ephemeralPrivateKey(jwt.algorithm)
-    deps.warn?.(`auth: no ${hmac ? 'JWT_SECRET_KEY' : 'JWT_PRIVATE_KEY'} configured; tokens are signed with a random key that dies with this process and is not shared with other instances`)
+    deps.logger?.warn({}, `auth: no ${hmac ? 'JWT_SECRET_KEY' : 'JWT_PRIVATE_KEY'} configured; tokens are signed with a random key that dies with this process and is not shared with other instances`)
   }
   const issuer = new AccessTokenIssuer({ alg: jwt.algorithm, key, kid: jwt.keyId, issuer: jwt.issuer, audience: jwt.audience, ttlS: jwt.accessTokenExpireMinutes * 60, now })
   const keys = new JwtKeySet()
   if (hmac) await keys.addSecret(jwt.keyId, jwt.algorithm as 'HS256' | 'HS384' | 'HS512', issuer.verificationKey.export())
   else await keys.addJwk(issuer.publicJwk ?? {}, jwt.algorithm)
-  const verifier = new JwtVerifier({ keys, issuer: jwt.issuer, audience: jwt.audience, clockSkewS: jwt.clockSkewS, cacheSize: jwt.cacheSize, now })
+  // Tokens signed by an identity provider's published keys verify too (same iss and aud rules):
+  // the remote keys join the same pinned-algorithm set, fetched when an unknown kid appears.
+  const remoteJwks =
+    jwt.jwksUrl === undefined
+      ? undefined
+      : new RemoteJwks({ url: jwt.jwksUrl, keys, timeoutMs: jwt.jwksTimeoutMs, cooldownMs: jwt.jwksCooldownMs, allowedAlgorithms: jwt.jwksAlgorithms, now, ...(deps.logger === undefined ? {} : { logger: deps.logger }) })
+  if (remoteJwks !== undefined) await remoteJwks.start()
+  const verifier = new JwtVerifier({ keys, issuer: jwt.issuer, audience: jwt.audience, clockSkewS: jwt.clockSkewS, cacheSize: jwt.cacheSize, now, ...(remoteJwks === undefined ? {} : { keySource: remoteJwks }) })
   const refreshTtlMs = jwt.refreshTokenExpireDays * 86_400_000
   const familyTtlMs = Math.max(refreshTtlMs, jwt.refreshFamilyExpireDays * 86_400_000)
   const revocations = new RevocationList({ store: kv, cacheMs: options.revocation.cacheMs, timeoutMs: options.revocation.timeoutMs, subjectRevocationTtlMs: familyTtlMs, now })
@@ -84,12 +94,12 @@ export async function createIdentity(options: AuthOptions, deps: IdentityDepende
   let vaultKeys: Record<string, string> = options.vault.keys
   if (Object.keys(vaultKeys).length === 0) {
     vaultKeys = { 1: SecretBox.generateKey() }
-    deps.warn?.('auth: no BACKBEAT_VAULT_KEYS configured; TOTP secrets and provider tokens are sealed with a random key that dies with this process')
+    deps.logger?.warn({}, 'auth: no BACKBEAT_VAULT_KEYS configured; TOTP secrets and provider tokens are sealed with a random key that dies with this process')
   }
   const versions = Object.keys(vaultKeys).map(Number)
   const secretBox = new SecretBox({ keys: vaultKeys, current: options.vault.currentKey ?? Math.max(...versions) })
   const totp = new Totp({ store: kv, issuer: options.mfa.issuer, ...(deps.now === undefined ? {} : { now: deps.now }) })
-  return { options, keys, issuer, verifier, revocations, refreshTokens, throttle, hasher, rbac, secretBox, totp, kv, ephemeralKey }
+  return { options, keys, issuer, verifier, revocations, refreshTokens, throttle, hasher, rbac, secretBox, totp, kv, remoteJwks, ephemeralKey }
 }
 
 function ephemeralPrivateKey(alg: string): string {

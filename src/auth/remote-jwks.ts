@@ -112,10 +112,11 @@ const CURVE_ALGORITHMS: Readonly<Record<string, RemoteAlgorithm>> = { 'P-256': '
  * cached key working. Keys the set refuses (private, `enc`, symmetric, no usable `alg`, a
  * `kid` a local key already has) are skipped and logged, not fatal.
  *
- * Like jose's `createRemoteJWKSet`, with three differences: the cooldown counts from the last
- * attempt, failed or not (an endpoint that is down is not hit on every unknown `kid`); a stale
- * set keeps verifying while it refreshes instead of making the request wait; and redirects are
- * refused, as jose does, with the reason logged.
+ * Like jose's `createRemoteJWKSet` (same defaults; redirects refused), with three differences:
+ * each key is pinned to one algorithm when it is loaded, where jose picks candidates by the
+ * token's `alg`; the cooldown counts from the last attempt, failed or not, so an endpoint that
+ * is down is not hit on every unknown `kid`; and a stale set keeps verifying while it refreshes
+ * in the background instead of making the request wait.
  *
  * @example
  * const jwks = new RemoteJwks({ url: 'https://accounts.example.com/.well-known/jwks.json', logger })
@@ -343,7 +344,7 @@ export class RemoteJwks implements JwtKeySource, HealthCheckable {
     if (added.length > 0 || removed.length > 0) this.#logger?.info({ ...fields, added, removed, keys: next.size }, 'JWKS keys changed')
     // Logged when the list changes, not on every refresh of the same document.
     if (skipped.length > 0 && skipped.join('\n') !== this.#skipped.join('\n')) this.#logger?.warn({ ...fields, skipped }, 'JWKS keys skipped')
-    if (next.size === 0 && entries.length > 0) this.#logger?.error(fields, 'the JWKS has no usable key: every token from this issuer fails')
+    if (next.size === 0) this.#logger?.error(fields, 'the JWKS has no usable key: every token from this issuer fails')
     this.#skipped = skipped
   }
 

@@ -115,7 +115,12 @@ export const backbeat = fp<BackbeatPluginOptions>(
     })
     let identity: Identity | null = null
     if (config.auth.enabled) {
-      identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, warn: (message) => app.log.warn(message) }))
+      identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, logger: app.log }))
+      const remoteJwks = identity.remoteJwks
+      if (remoteJwks !== undefined) {
+        registry.register('jwks', remoteJwks.healthCheck, { critical: false, componentType: 'component' })
+        app.addHook('onClose', () => remoteJwks.close())
+      }
       // Sessions first: their hook loads the cookie's session, which the auth hook then admits.
       const sessions = new SessionManager({
         store: options.redis === undefined ? new MemorySessionStore() : new RedisSessionStore(options.redis),
