@@ -185,6 +185,64 @@ describe('music API: sign-in, tokens and who may write', () => {
   })
 })
 
+describe('music API: admin console sessions', () => {
+  let music: MusicApp
+  before(async () => {
+    music = await createMusicApp(
+      parseConfig({ preset: 'development', logging: { enabled: false }, shutdown: { enabled: false }, stores: { dataDir: ':memory:' }, auth: { passwords: { scryptLogN: 10 } } }),
+    )
+  })
+  after(async () => {
+    await music.app.close()
+  })
+  const sameOrigin = { 'sec-fetch-site': 'same-origin' }
+  const cookieOf = (setCookie: string | string[] | undefined): string => String(Array.isArray(setCookie) ? setCookie[0] : setCookie).split(';')[0] ?? ''
+
+  it('signs admins in with a hardened cookie, lists their sessions, and signs other devices out with a CSRF token', async () => {
+    const [listener, , admin] = DEMO_ACCOUNTS as [(typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number]]
+    const notAdmin = await music.app.inject({ method: 'POST', url: '/v1/console/session', headers: sameOrigin, payload: { username: listener.email, password: DEMO_PASSWORD } })
+    assert.equal(notAdmin.json<{ code: string }>().code, 'ERR_AUTH_ROLE_REQUIRED')
+    const signIn = () => music.app.inject({ method: 'POST', url: '/v1/console/session', headers: sameOrigin, payload: { username: admin.email, password: DEMO_PASSWORD } })
+    const first = await signIn()
+    assert.equal(first.statusCode, 200, first.body)
+    const setCookie = String(first.headers['set-cookie'])
+    assert.match(setCookie, /^__Host-bb_session=[A-Za-z0-9_-]{43};/)
+    assert.match(setCookie, /HttpOnly/)
+    assert.match(setCookie, /Secure/)
+    assert.match(setCookie, /SameSite=Strict/)
+    const csrf = first.json<{ csrf_token: string }>().csrf_token
+    const cookie1 = cookieOf(first.headers['set-cookie'])
+    const cookie2 = cookieOf((await signIn()).headers['set-cookie'])
+    assert.notEqual(cookie1, cookie2)
+
+    const list = await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: cookie1 } })
+    assert.equal(list.statusCode, 200, list.body)
+    const items = list.json<{ items: Array<{ current: boolean }> }>().items
+    assert.equal(items.length, 2)
+    assert.equal(items.filter((i) => i.current).length, 1)
+
+    const noToken = await music.app.inject({ method: 'POST', url: '/v1/console/sessions/sign-out-others', headers: { cookie: cookie1, ...sameOrigin } })
+    assert.equal(noToken.statusCode, 403)
+    assert.equal(noToken.json<{ code: string }>().code, 'ERR_AUTH_CSRF_INVALID')
+    const crossSite = await music.app.inject({ method: 'POST', url: '/v1/console/sessions/sign-out-others', headers: { cookie: cookie1, 'x-csrf-token': csrf, 'sec-fetch-site': 'cross-site' } })
+    assert.equal(crossSite.statusCode, 403)
+    const others = await music.app.inject({ method: 'POST', url: '/v1/console/sessions/sign-out-others', headers: { cookie: cookie1, 'x-csrf-token': csrf, ...sameOrigin } })
+    assert.equal(others.statusCode, 200, others.body)
+    assert.deepEqual(others.json(), { signed_out: 1 })
+    const gone = await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: cookie2 } })
+    assert.equal(gone.statusCode, 401)
+    assert.equal(gone.json<{ code: string }>().code, 'ERR_AUTH_SESSION_INVALID')
+
+    const bearer = (await music.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'password', username: admin.email, password: DEMO_PASSWORD } })).json<Tokens>().access_token
+    assert.equal((await music.app.inject({ url: '/v1/console/sessions', headers: { authorization: `Bearer ${bearer}` } })).statusCode, 401, 'the console takes the cookie only')
+    assert.equal((await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: 'bb_session=garbage; __Host-bb_session=%%%' } })).statusCode, 401)
+
+    const out = await music.app.inject({ method: 'POST', url: '/v1/console/session/logout', headers: { cookie: cookie1, 'x-csrf-token': csrf, ...sameOrigin } })
+    assert.equal(out.statusCode, 204, out.body)
+    assert.equal((await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: cookie1 } })).statusCode, 401)
+  })
+})
+
 describe('music API: MFA enforcement and Spotify sign-in', () => {
   let music: MusicApp
   before(async () => {

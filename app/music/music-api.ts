@@ -12,6 +12,7 @@ import { MusicAccounts, seedDemoAccounts } from './accounts.ts'
 import { authRoutes } from './routes/auth.ts'
 import { MusicMfa } from './mfa.ts'
 import { mfaRoutes } from './routes/mfa.ts'
+import { consoleRoutes } from './routes/console.ts'
 import { spotifyRoutes, type SpotifySettings } from './routes/spotify.ts'
 import { invalidField } from './errors.ts'
 
@@ -64,6 +65,7 @@ export async function registerMusicApi(app: FastifyInstance, options: MusicApiOp
         const tokens = new TokenService({ ...identity, accounts, secondFactor: mfa.check, securityEvents: app.securityEvents.record })
         await v1.register(authRoutes, { tokens, repository })
         await v1.register(mfaRoutes, { mfa, tokens, stepUpMaxAgeS: identity.options.mfa.stepUpMaxAgeS })
+        await v1.register(consoleRoutes, { tokens, rbac: identity.rbac })
         const spotify = options.spotify
         if (spotify !== undefined) {
           await v1.register(async (scope) => {

@@ -136,6 +136,9 @@ export const authPlugin = fp<AuthPluginOptions>(
     const enforced = new Set(options.mfaEnforcedRoles ?? [])
     const now = options.now ?? Date.now
     const challenge = `Bearer realm="${realm}"`
+    /** A session-only route asks for a session; others for a bearer token, with the RFC 6750 challenge. */
+    const missingFor = (plan: RoutePlan): BackbeatError =>
+      plan.methods.size === 1 && plan.methods.has('session') ? new BackbeatError('ERR_AUTH_SESSION_INVALID') : new BackbeatError('ERR_AUTH_TOKEN_MISSING', { headers: { 'www-authenticate': challenge } })
     const invalid = (err: BackbeatError): BackbeatError =>
       err.status === 401 ? new BackbeatError(err.code, { params: err.params, cause: err, headers: { 'www-authenticate': `${challenge}, error="invalid_token"` } }) : err
 
@@ -168,7 +171,7 @@ export const authPlugin = fp<AuthPluginOptions>(
     /** Checks what the route requires of an identity and sets it on the request, or returns why it may not pass. */
     const admit = (request: FastifyRequest, identity: AuthIdentity, plan: RoutePlan): BackbeatError | undefined => {
       if (!plan.methods.has(identity.method)) {
-        return new BackbeatError('ERR_AUTH_TOKEN_MISSING', { headers: { 'www-authenticate': challenge } })
+        return missingFor(plan)
       }
       if (plan.scopes.length > 0) {
         const missing = plan.scopes.filter((s) => !identity.scopes.has(s))
@@ -293,7 +296,7 @@ export const authPlugin = fp<AuthPluginOptions>(
           done(admit(request, session, plan))
           return
         }
-        done(plan.required ? new BackbeatError('ERR_AUTH_TOKEN_MISSING', { headers: { 'www-authenticate': challenge } }) : undefined)
+        done(plan.required ? missingFor(plan) : undefined)
         return
       }
       const match = header.length <= MAX_AUTHORIZATION_BYTES ? BEARER.exec(header) : null

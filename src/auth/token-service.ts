@@ -81,7 +81,12 @@ export class TokenService {
     this.#now = options.now ?? Date.now
   }
 
-  async passwordGrant(credentials: { username: string; password: string; otp?: string | undefined; scope?: string | undefined }, context: GrantContext = {}): Promise<TokenResponse> {
+  /**
+   * Checks a password (and the second factor of accounts that have one) with lockout, without
+   * issuing anything: the password grant and session sign-in both start here. Resolves the
+   * account and its authentication methods (`['pwd']` or `['pwd', 'otp']`).
+   */
+  async authenticate(credentials: { username: string; password: string; otp?: string | undefined }, context: GrantContext = {}): Promise<{ account: Account; amr: string[] }> {
     const { hasher, throttle, accounts } = this.#o
     const { username, password } = credentials
     await throttle.check(username, context.clientIp)
@@ -118,6 +123,11 @@ export class TokenService {
       amr.push('otp')
     }
     await throttle.recordSuccess(username)
+    return { account, amr }
+  }
+
+  async passwordGrant(credentials: { username: string; password: string; otp?: string | undefined; scope?: string | undefined }, context: GrantContext = {}): Promise<TokenResponse> {
+    const { account, amr } = await this.authenticate(credentials, context)
     const authTime = this.#now()
     const scope = this.#scopeFor(account, credentials.scope)
     const refresh = await this.#o.refreshTokens.issue({ userId: account.id, scope, amr, authTime })
