@@ -823,6 +823,15 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
           ['post', '/v1/auth/logout'],
           ['get', '/v1/me'],
           ['post', '/v1/admin/users/{user_id}/sign-out'],
+          ['post', '/v1/me/mfa/totp'],
+          ['delete', '/v1/me/mfa/totp'],
+          ['post', '/v1/me/mfa/totp/confirm'],
+          ['post', '/v1/auth/mfa/step-up'],
+          ['post', '/v1/console/session'],
+          ['post', '/v1/console/session/logout'],
+          ['get', '/v1/console/sessions'],
+          ['delete', '/v1/console/sessions/{handle}'],
+          ['post', '/v1/console/sessions/sign-out-others'],
         ]
         const documented = Object.entries(res.body.paths)
           .filter(([path]) => path.startsWith('/v1/'))
