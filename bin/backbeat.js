@@ -8,4 +8,4 @@ try {
   if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error
   cli = await import('../src/cli/index.ts')
 }
-process.exitCode = cli.runCli(process.argv.slice(2))
+process.exitCode = await cli.runCli(process.argv.slice(2))

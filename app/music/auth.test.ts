@@ -243,6 +243,68 @@ describe('music API: admin console sessions', () => {
   })
 })
 
+describe('music API: API keys', () => {
+  let music: MusicApp
+  before(async () => {
+    music = await createMusicApp(
+      parseConfig({
+        preset: 'development',
+        logging: { enabled: false },
+        shutdown: { enabled: false },
+        stores: { dataDir: ':memory:' },
+        auth: { passwords: { scryptLogN: 10 } },
+        rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 }, partner: { algorithm: 'fixed-window', limit: 3, windowS: 60, key: 'apiKey' } } },
+      }),
+    )
+  })
+  after(async () => {
+    await music.app.close()
+  })
+
+  it('lets an admin issue a scoped key with a rate-limit tier; the key acts for its owner, typos fail without a lookup, rotation overlaps, revocation ends it', async () => {
+    const token = async (email: string): Promise<string> =>
+      (await music.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'password', username: email, password: DEMO_PASSWORD } })).json<Tokens>().access_token
+    const [listener, , admin] = DEMO_ACCOUNTS as [(typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number]]
+    const listenerToken = await token(listener.email)
+    const ownerId = (await music.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${listenerToken}` } })).json<{ id: string }>().id
+    assert.equal((await music.app.inject({ method: 'POST', url: '/v1/admin/api-keys', headers: { authorization: `Bearer ${listenerToken}` }, payload: { owner: ownerId, name: 'x' } })).statusCode, 403)
+
+    const root = `Bearer ${await token(admin.email)}`
+    const created = await music.app.inject({ method: 'POST', url: '/v1/admin/api-keys', headers: { authorization: root }, payload: { owner: ownerId, name: 'partner sync', scopes: ['playlist:write'], rate_limit_policy: 'partner' } })
+    assert.equal(created.statusCode, 201, created.body)
+    const { key, record } = created.json<{ key: string; record: { id: string; hint: string } }>()
+    assert.match(key, /^bb_live_[0-9A-Za-z]{38}$/)
+    assert.equal(JSON.stringify((await music.app.inject({ url: '/v1/admin/api-keys', headers: { authorization: root } })).json()).includes(key), false, 'lists never show a key')
+
+    const write = await music.app.inject({ method: 'POST', url: `/v1/users/${ownerId}/playlists`, headers: { 'x-api-key': key }, payload: { name: 'Synced' } })
+    assert.equal(write.statusCode, 201, write.body)
+    assert.match(String(write.headers['ratelimit-policy']), /"partner"/)
+    const asBearer = await music.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${key}` } })
+    assert.equal(asBearer.statusCode, 200)
+    const third = await music.app.inject({ url: '/v1/me', headers: { 'x-api-key': key } })
+    assert.equal(third.statusCode, 200)
+    const limited = await music.app.inject({ url: '/v1/me', headers: { 'x-api-key': key } })
+    assert.equal(limited.statusCode, 429, 'the key\'s tier allows 3 requests a minute')
+
+    const typo = key.slice(0, -1) + (key.endsWith('a') ? 'b' : 'a')
+    const malformed = await music.app.inject({ url: '/v1/tracks?limit=1', headers: { 'x-api-key': typo } })
+    assert.equal(malformed.statusCode, 401)
+    assert.equal(malformed.json<{ code: string }>().code, 'ERR_AUTH_API_KEY_MALFORMED')
+
+    const rotated = await music.app.inject({ method: 'POST', url: `/v1/admin/api-keys/${record.id}/rotate`, headers: { authorization: root }, payload: { overlap_hours: 1 } })
+    assert.equal(rotated.statusCode, 200, rotated.body)
+    const next = rotated.json<{ key: string; record: { id: string } }>()
+    assert.notEqual(next.key, key)
+    // Still accepted during the overlap: past authentication, stopped only by its spent tier.
+    assert.equal((await music.app.inject({ url: '/v1/tracks?limit=1', headers: { 'x-api-key': key } })).statusCode, 429, 'the old key works during the overlap')
+    assert.equal((await music.app.inject({ url: '/v1/tracks?limit=1', headers: { 'x-api-key': next.key } })).statusCode, 200, 'the new key has a bucket of its own')
+    assert.equal((await music.app.inject({ method: 'DELETE', url: `/v1/admin/api-keys/${next.record.id}`, headers: { authorization: root } })).statusCode, 204)
+    const revoked = await music.app.inject({ url: '/v1/tracks?limit=1', headers: { 'x-api-key': next.key } })
+    assert.equal(revoked.statusCode, 401)
+    assert.equal(revoked.json<{ code: string }>().code, 'ERR_AUTH_API_KEY_INVALID')
+  })
+})
+
 describe('music API: MFA enforcement and Spotify sign-in', () => {
   let music: MusicApp
   before(async () => {

@@ -832,6 +832,10 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
           ['get', '/v1/console/sessions'],
           ['delete', '/v1/console/sessions/{handle}'],
           ['post', '/v1/console/sessions/sign-out-others'],
+          ['post', '/v1/admin/api-keys'],
+          ['get', '/v1/admin/api-keys'],
+          ['post', '/v1/admin/api-keys/{id}/rotate'],
+          ['delete', '/v1/admin/api-keys/{id}'],
         ]
         const documented = Object.entries(res.body.paths)
           .filter(([path]) => path.startsWith('/v1/'))

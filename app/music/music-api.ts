@@ -13,6 +13,7 @@ import { authRoutes } from './routes/auth.ts'
 import { MusicMfa } from './mfa.ts'
 import { mfaRoutes } from './routes/mfa.ts'
 import { consoleRoutes } from './routes/console.ts'
+import { apiKeyRoutes } from './routes/api-keys.ts'
 import { spotifyRoutes, type SpotifySettings } from './routes/spotify.ts'
 import { invalidField } from './errors.ts'
 
@@ -66,6 +67,8 @@ export async function registerMusicApi(app: FastifyInstance, options: MusicApiOp
         await v1.register(authRoutes, { tokens, repository })
         await v1.register(mfaRoutes, { mfa, tokens, stepUpMaxAgeS: identity.options.mfa.stepUpMaxAgeS })
         await v1.register(consoleRoutes, { tokens, rbac: identity.rbac })
+        const apiKeys = app.apiKeys
+        if (apiKeys !== null) await v1.register(apiKeyRoutes, { apiKeys })
         const spotify = options.spotify
         if (spotify !== undefined) {
           await v1.register(async (scope) => {

@@ -6,6 +6,7 @@ import { BackbeatError, ConfigError, SecurityEventLog } from '../core/index.ts'
 import { PgliteDatabase } from '../stores/index.ts'
 import { describeApiKeyStore } from '../testing/api-key-store-contract.ts'
 import { MemoryApiKeyStore, SqlApiKeyStore, type ApiKeyListQuery, type ApiKeyRecord, type ApiKeyStore, type StoredApiKey } from './api-key-store.ts'
+import type { ApiKeyAuthenticator } from './plugin.ts'
 import { ApiKeyService, hashApiKey, parseApiKey, type ApiKeyCreateInput, type ApiKeyServiceOptions, type CreatedApiKey } from './api-keys.ts'
 
 describeApiKeyStore('MemoryApiKeyStore', async () => ({ store: new MemoryApiKeyStore(), cleanup: async () => undefined }))
@@ -225,6 +226,18 @@ describe('API key hashing', () => {
     await rejectsWith(new ApiKeyService({ store, pepper: `${PEPPER}2` }).verify(key), 'ERR_AUTH_API_KEY_INVALID', 'unknown')
   })
 
+  it('caches and revokes a peppered key like any other', async () => {
+    const { service, store } = fixture({ pepper: PEPPER, cacheTtlMs: 60_000 })
+    const { key, record } = await service.create({ owner: 'u', name: 'n' })
+    await service.verify(key)
+    await service.verify(key)
+    assert.equal(store.calls.findByHash, 1)
+    assert.equal(service.cached(key)?.id, record.id)
+    await service.revoke(record.id)
+    assert.equal(service.cached(key), undefined)
+    await rejectsWith(service.verify(key), 'ERR_AUTH_API_KEY_INVALID', 'revoked')
+  })
+
   it('refuses a stored record whose hash differs from the key\'s (a store that matched loosely)', async () => {
     const { service, store } = fixture()
     const { key } = await service.create({ owner: 'u', name: 'CI' })
@@ -378,6 +391,21 @@ describe('ApiKeyService.verify', () => {
       throw new Error('driver bug')
     }
     await assert.rejects(service.verify(key), /driver bug/)
+  })
+})
+
+describe('ApiKeyService as the auth plugin\'s ApiKeyAuthenticator', () => {
+  it('tells its keys from JWTs by prefix and authenticates them like verify', async () => {
+    const { service } = fixture()
+    const authenticator: ApiKeyAuthenticator = service
+    const { key, record } = await service.create({ owner: 'user-1', name: 'n', scopes: ['playlist:write'], rateLimitPolicy: 'gold' })
+    assert.equal(authenticator.looksLikeKey(key), true)
+    assert.equal(authenticator.looksLikeKey(`${key.slice(0, -1)}x`), true, 'a typo still goes to the API-key path, to fail there as malformed')
+    assert.equal(authenticator.looksLikeKey('eyJhbGciOiJIUzI1NiJ9.e30.sig'), false)
+    assert.equal(authenticator.looksLikeKey(key.replace('bb_live_', 'bb_test_')), false)
+    const authenticated = await authenticator.authenticate(key)
+    assert.deepEqual([authenticated.id, authenticated.owner, [...authenticated.scopes], authenticated.rateLimitPolicy], [record.id, 'user-1', ['playlist:write'], 'gold'])
+    await rejectsWith(authenticator.authenticate(`${key.slice(0, -1)}x`), 'ERR_AUTH_API_KEY_MALFORMED')
   })
 })
 

@@ -204,7 +204,13 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
       request.auth = identity
       const context = contextOf(request)
-      if (context !== null) context.userId = identity.subject
+      if (context !== null) {
+        context.userId = identity.subject
+        if (identity.apiKey !== undefined) {
+          context.apiKeyId = identity.apiKey.id
+          if (identity.apiKey.rateLimitPolicy !== undefined) context.rateLimitPolicy = identity.apiKey.rateLimitPolicy
+        }
+      }
       return undefined
     }
 

@@ -13,6 +13,8 @@ export interface RequestContext {
   userId?: string
   /** The API key the request was made with (its ID, never the secret). */
   apiKeyId?: string
+  /** A rate-limit policy the credentials carry (an API key's tier), applied on top of the route's. */
+  rateLimitPolicy?: string
   locale?: string
 }
 

@@ -73,6 +73,8 @@ interface RoutePlan {
   late: PolicyPlan[]
   cost: number | ((request: FastifyRequest) => number)
   policyField: string
+  /** Includes the policy of the caller's credentials (an API key's tier): RateLimit-Policy is rewritten. */
+  tier?: boolean
 }
 
 const EARLY_PARTS: ReadonlySet<string> = new Set<KeyPart>(['ip', 'route'])
@@ -267,7 +269,7 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
 
     function finish(result: RateLimitResult, reply: FastifyReply, plan: RoutePlan, first: boolean): BackbeatError | undefined {
       if (options.headers) {
-        if (first) reply.header('ratelimit-policy', plan.policyField)
+        if (first || plan.tier === true) reply.header('ratelimit-policy', plan.policyField)
         const field = limitField(result.outcomes)
         if (field !== '') {
           const existing = first ? undefined : reply.getHeader('ratelimit')
@@ -305,9 +307,40 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       })
     }
 
+    // The tier hook: credentials may name a policy of their own (an API key's
+    // `rateLimitPolicy`), applied with the route's late policies. One plan per route and tier.
+    const tiered = new WeakMap<RoutePlan, Map<string, RoutePlan>>()
+    const warnedTiers = new Set<string>()
+    const withTier = (plan: RoutePlan, name: string): RoutePlan => {
+      let byName = tiered.get(plan)
+      if (byName === undefined) {
+        byName = new Map()
+        tiered.set(plan, byName)
+      }
+      let combined = byName.get(name)
+      if (combined === undefined) {
+        const extra = policies.get(name)
+        if (extra === undefined || plan.early.includes(extra) || plan.late.includes(extra)) {
+          // An unknown tier adds nothing: the route's own policies still apply (never fail open).
+          if (extra === undefined && !warnedTiers.has(name)) {
+            warnedTiers.add(name)
+            app.log.warn({ policy: name }, 'credentials name a rate-limit policy that is not configured; the route policies apply alone')
+          }
+          combined = plan
+        } else {
+          const late = [...plan.late, extra]
+          combined = { ...plan, late, tier: true, policyField: policyField([...plan.early, ...late].map((p) => p.policy)) }
+        }
+        byName.set(name, combined)
+      }
+      return combined
+    }
+
     if (all.some((p) => !p.early)) {
       app.addHook('preHandler', (request, reply, done) => {
-        const plan = planOf(request)
+        const routePlan = planOf(request)
+        const tier = routePlan === null ? undefined : contextOf(request)?.rateLimitPolicy
+        const plan = routePlan === null || tier === undefined ? routePlan : withTier(routePlan, tier)
         if (plan === null || plan.late.length === 0 || isAllowed(request)) {
           done()
           return

@@ -6,9 +6,9 @@ import { corsPlugin } from '../cors/index.ts'
 import { securityHeadersPlugin } from '../headers/index.ts'
 import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
 import { rateLimitPlugin, type RateLimitKeyFunction } from '../ratelimit/index.ts'
-import type { KeyValueStore, RedisConnection } from '../stores/index.ts'
+import type { KeyValueStore, RedisConnection, SqlDatabase } from '../stores/index.ts'
 import { randomBytes } from 'node:crypto'
-import { authPlugin, createIdentity, MemorySessionStore, RedisSessionStore, SessionManager, sessionIdentity, sessionPlugin, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
+import { ApiKeyService, authPlugin, createIdentity, MemorySessionStore, SqlApiKeyStore, RedisSessionStore, SessionManager, sessionIdentity, sessionPlugin, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
 import { requestLoggingPlugin } from '../logging/index.ts'
@@ -41,8 +41,10 @@ export interface BackbeatPluginOptions {
   kv?: KeyValueStore
   /** Identity engines built beforehand with `createIdentity`; built from `config.auth` otherwise. */
   identity?: Identity
-  /** Accepts API keys (an `ApiKeyService`). */
+  /** Accepts API keys; by default an `ApiKeyService` on `sql` (its table is migrated at start). */
   apiKeys?: ApiKeyAuthenticator
+  /** The SQL database API keys live in (createBackbeatApp passes the stores' one). */
+  sql?: SqlDatabase
   /** The identity of a session cookie, for the session plugin. */
   sessionIdentity?: (request: FastifyRequest) => AuthIdentity | null
 }
@@ -53,6 +55,8 @@ declare module 'fastify' {
     securityEvents: SecurityEventLog
     /** The identity engines (issuer, verifier, deny list, refresh tokens, ...); null when auth is off. */
     identity: Identity | null
+    /** API keys (create, rotate, revoke, list), when auth is on and a SQL database was given. */
+    apiKeys: ApiKeyService | null
   }
 }
 
@@ -114,6 +118,7 @@ export const backbeat = fp<BackbeatPluginOptions>(
       },
     })
     let identity: Identity | null = null
+    let apiKeyService: ApiKeyService | null = null
     if (config.auth.enabled) {
       identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, logger: app.log }))
       const remoteJwks = identity.remoteJwks
@@ -140,6 +145,14 @@ export const backbeat = fp<BackbeatPluginOptions>(
         credentialHeaders: ['authorization', config.auth.apiKeys.header],
         securityEvents,
       })
+      if (options.apiKeys === undefined && options.sql !== undefined) {
+        const store = new SqlApiKeyStore(options.sql)
+        await store.migrate()
+        const service = new ApiKeyService({ store, prefix: config.auth.apiKeys.prefix, pepper: config.auth.apiKeys.pepper, logger: app.log, onSecurityEvent: securityEvents })
+        app.addHook('onClose', () => service.close())
+        apiKeyService = service
+      }
+      const apiKeys = options.apiKeys ?? apiKeyService ?? undefined
       await app.register(authPlugin, {
         verifier: identity.verifier,
         revocations: identity.revocations,
@@ -147,11 +160,12 @@ export const backbeat = fp<BackbeatPluginOptions>(
         realm: config.auth.realm,
         apiKeyHeader: config.auth.apiKeys.header,
         mfaEnforcedRoles: config.auth.mfa.enforcedRoles,
-        ...(options.apiKeys === undefined ? {} : { apiKeys: options.apiKeys }),
+        ...(apiKeys === undefined ? {} : { apiKeys }),
         sessionIdentity: options.sessionIdentity ?? sessionIdentity,
       })
     }
     app.decorate('identity', identity)
+    app.decorate('apiKeys', apiKeyService)
     await app.register(openapiPlugin, {
       ...config.openapi,
       ...(service?.description === undefined ? {} : { description: service.description }),

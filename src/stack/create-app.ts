@@ -45,7 +45,8 @@ export async function createBackbeatApp(config: BackbeatConfig, options: CreateB
   if (stores !== undefined) stores.registerHealthChecks(health)
   const redis = pluginOptions.redis ?? stores?.redis
   const kv = pluginOptions.kv ?? stores?.kv
-  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), ...(kv === undefined ? {} : { kv }), config, health, completionLinesFromServerOptions: true })
+  const sql = pluginOptions.sql ?? stores?.sql
+  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), ...(kv === undefined ? {} : { kv }), ...(sql === undefined ? {} : { sql }), config, health, completionLinesFromServerOptions: true })
   app.addHook('onClose', async () => {
     await logger.flush()
   })
