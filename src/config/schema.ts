@@ -7,7 +7,7 @@ import { corsOptionsSchema } from '../cors/index.ts'
 import { securityHeadersOptionsSchema } from '../headers/index.ts'
 import { limitsOptionsSchema } from '../limits/index.ts'
 import { rateLimitOptionsSchema } from '../ratelimit/index.ts'
-import { authOptionsSchema } from '../auth/options.ts'
+import { authOptionsSchema } from '../auth/index.ts'
 
 export const PRESETS = ['bare', 'development', 'production'] as const
 export type PresetName = (typeof PRESETS)[number]

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
-import type { ApiKeyRecord, ApiKeyStore, StoredApiKey } from '../auth/api-key-store.ts'
+import type { ApiKeyRecord, ApiKeyStore, StoredApiKey } from '../auth/index.ts'
 import { BackbeatError } from '../core/index.ts'
 
 /** What a {@link describeApiKeyStore} factory returns. */

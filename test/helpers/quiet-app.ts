@@ -7,7 +7,11 @@ import { createBackbeatApp, type BackbeatApp, type CreateBackbeatAppOptions } fr
 /** The HS256 signing secret of test configurations (production refuses to start without one). */
 export const TEST_JWT_SECRET = 'test-only-secret-of-at-least-32-characters!!'
 /** The `auth` section of test configurations: the test secret, and cheap scrypt so sign-ins stay fast. */
-export const TEST_AUTH = { jwt: { secretKey: TEST_JWT_SECRET }, passwords: { scryptLogN: 10 }, vault: { keys: { 1: 'dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcy1vayE=' } } } as const
+const TEST_VAULT_KEY = 'dGVzdC1vbmx5LXZhdWx0LWtleS0zMi1ieXRlcy1vayE='
+const TEST_CSRF_SECRET = 'test-only-csrf-secret-of-32-characters!!'
+export const TEST_AUTH = { jwt: { secretKey: TEST_JWT_SECRET }, passwords: { scryptLogN: 10 }, vault: { keys: { 1: TEST_VAULT_KEY } }, sessions: { csrfSecret: TEST_CSRF_SECRET } } as const
+/** The same as environment variables, for servers started as processes. */
+export const TEST_AUTH_ENV = { JWT_SECRET_KEY: TEST_JWT_SECRET, BACKBEAT_VAULT_KEYS: `1:${TEST_VAULT_KEY}`, BACKBEAT_CSRF_SECRET: TEST_CSRF_SECRET, BACKBEAT_PASSWORD_SCRYPT_LOGN: '10' } as const
 
 /** The production preset without graceful shutdown, with `overrides` on top. */
 export function productionConfig(overrides: BackbeatConfigInput = {}): BackbeatConfig {

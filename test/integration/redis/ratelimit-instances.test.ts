@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
+import { TEST_AUTH_ENV } from '../../helpers/quiet-app.ts'
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
 
@@ -52,7 +53,7 @@ describe('rate limits shared by two server processes on one Redis', () => {
       const port = await freePort()
       const child = spawn(process.execPath, ['--conditions=backbeat-source', join(REPO, 'app', 'server.ts')], {
         cwd: dir,
-        env: { ...env, BACKBEAT_PRESET: 'production', BACKBEAT_CONFIG: configFile, BACKBEAT_DATA_DIR: ':memory:', REDIS_URL: redisUrl, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' },
+        env: { ...env, ...TEST_AUTH_ENV, BACKBEAT_PRESET: 'production', BACKBEAT_CONFIG: configFile, BACKBEAT_DATA_DIR: ':memory:', REDIS_URL: redisUrl, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       const output: string[] = []

@@ -32,7 +32,7 @@ describe('sessions when Redis dies mid-flight (real Redis through a relay)', () 
     redis = new RedisConnection({ url: url.toString(), name: 'session-outage', keyPrefix, commandTimeoutMs: 400, connectTimeoutMs: 400, reconnectMaxMs: 100 })
     await redis.connect()
     const manager = new SessionManager({ store: new RedisSessionStore(redis), operationTimeoutMs: 300, touchIntervalMs: 0 })
-    app = await quietApp({ rateLimit: { enabled: false } })
+    app = await quietApp({ rateLimit: { enabled: false }, auth: { enabled: false } })
     await app.register(sessionPlugin, { manager, secure: false, csrf: { secret: randomBytes(32) } })
     app.post<{ Body: { user: string } }>('/login', async (request) => {
       await request.signIn(request.body.user)
