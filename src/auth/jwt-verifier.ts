@@ -101,6 +101,12 @@ export class JwtVerifier {
   readonly #maxBytes: number
   readonly #now: Clock
   readonly #cache: LRUCache<string, CacheEntry> | undefined
+  /**
+   * The last few tokens seen, by their text, in front of the digest-keyed cache: a hot client
+   * skips the SHA-256. Bounded in count and token length (so in memory); each entry is the
+   * same object as in the main cache, checked the same way on every hit.
+   */
+  readonly #hot = new Map<string, CacheEntry>()
 
   constructor(options: JwtVerifierOptions) {
     this.#keys = options.keys
@@ -125,7 +131,22 @@ export class JwtVerifier {
   cached(token: string): VerifiedToken | undefined {
     if (this.#cache === undefined || token.length > this.#maxBytes) return undefined
     this.#source?.touch()
-    return this.#lookup(cacheKey(token))
+    const hot = this.#hot.get(token)
+    if (hot !== undefined) {
+      if (this.#valid(hot)) return { payload: hot.payload, kid: hot.key.kid, alg: hot.key.alg, cached: true }
+      this.#hot.delete(token)
+    }
+    const digest = cacheKey(token)
+    const verified = this.#lookup(digest)
+    if (verified !== undefined && token.length <= HOT_TOKEN_MAX_CHARS) {
+      const entry = this.#cache.get(digest)
+      if (entry !== undefined) {
+        // Insertion order is age: the oldest goes when the memo is full.
+        if (this.#hot.size >= HOT_TOKENS) this.#hot.delete(this.#hot.keys().next().value as string)
+        this.#hot.set(token, entry)
+      }
+    }
+    return verified
   }
 
   /** Verifies `token` (the compact JWS, without `Bearer `), or throws an `ERR_AUTH_*` error. */
@@ -182,6 +203,7 @@ export class JwtVerifier {
   /** Drops cached verifications whose payload matches (e.g. a revoked `jti`, a user signed out everywhere). */
   forget(matches: (payload: Readonly<JWTPayload>) => boolean): number {
     let dropped = 0
+    for (const [token, entry] of this.#hot) if (matches(entry.payload)) this.#hot.delete(token)
     if (this.#cache === undefined) return 0
     for (const [digest, entry] of this.#cache.entries()) {
       if (matches(entry.payload)) {
@@ -193,14 +215,20 @@ export class JwtVerifier {
   }
 
   clear(): void {
+    this.#hot.clear()
     this.#cache?.clear()
+  }
+
+  /** Not expired, and its key is still the very one the set holds for that kid. */
+  #valid(entry: CacheEntry): boolean {
+    return entry.expiresAt + this.#skewS * 1000 > this.#now() && this.#keys.find(entry.key.kid) === entry.key
   }
 
   /** A cached verification still valid, and still signed by a key the set holds (the same key, not just the same kid). */
   #lookup(digest: string): VerifiedToken | undefined {
     const hit = this.#cache?.get(digest)
     if (hit === undefined) return undefined
-    if (hit.expiresAt + this.#skewS * 1000 > this.#now() && this.#keys.find(hit.key.kid) === hit.key) return { payload: hit.payload, kid: hit.key.kid, alg: hit.key.alg, cached: true }
+    if (this.#valid(hit)) return { payload: hit.payload, kid: hit.key.kid, alg: hit.key.alg, cached: true }
     this.#cache?.delete(digest)
     return undefined
   }
@@ -239,6 +267,10 @@ function pinned(header: Header, key: JwtKey | undefined): JwtKey {
   if (header.alg !== key.alg) throw new BackbeatError('ERR_AUTH_TOKEN_INVALID', { params: { reason: `alg ${header.alg.slice(0, 20)} is not the key's ${key.alg}` } })
   return key
 }
+
+/** Tokens remembered by their text (see `#hot`), and the longest so remembered. */
+const HOT_TOKENS = 256
+const HOT_TOKEN_MAX_CHARS = 2048
 
 /** One-shot crypto.hash: a third of createHash()'s cost, which is most of a cache hit. */
 function cacheKey(token: string): string {
