@@ -5,6 +5,7 @@ import { createLogger, type BackbeatLogger } from '../logging/index.ts'
 import { backbeat, type BackbeatPluginOptions } from './backbeat-plugin.ts'
 import type { BackbeatStores } from './open-stores.ts'
 import { backbeatServerOptions } from './server-options.ts'
+import { withDevelopmentSecrets } from './dev-secrets.ts'
 
 export interface BackbeatApp {
   app: FastifyInstance
@@ -37,10 +38,13 @@ export interface CreateBackbeatAppOptions extends Omit<BackbeatPluginOptions, 'c
  * app.get('/hello', async () => ({ hello: 'world' }))
  * console.log(await listen())
  */
-export async function createBackbeatApp(config: BackbeatConfig, options: CreateBackbeatAppOptions = {}): Promise<BackbeatApp> {
+export async function createBackbeatApp(given: BackbeatConfig, options: CreateBackbeatAppOptions = {}): Promise<BackbeatApp> {
+  const written: string[] = []
+  const config = withDevelopmentSecrets(given, (path) => written.push(path))
   const logger = options.logger ?? createLogger(config.logging, { base: { environment: config.environment, ...(options.service?.name === undefined ? {} : { service: options.service.name }) } })
   const health = new HealthRegistry({ checkTimeoutMs: config.health.checkTimeoutMs, cacheMs: config.health.cacheMs })
   const app = Fastify(backbeatServerOptions(config, logger))
+  for (const path of written) app.log.warn({ path }, 'development: generated the signing, vault and CSRF secrets the configuration leaves unset, kept next to the embedded data (never used in production)')
   const { logger: _logger, exit, stores, ...pluginOptions } = options
   if (stores !== undefined) stores.registerHealthChecks(health)
   const redis = pluginOptions.redis ?? stores?.redis
