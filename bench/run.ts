@@ -177,6 +177,8 @@ function trackPath(body: string): string {
 const benchBearer = `Bearer ${await benchToken()}`
 const AUTH_VARIANTS: readonly Variant[] = [
   { key: 'anonymous', preset: 'production', note: 'public route, no Authorization', logToFile: true },
+  // Diagnostic: what carrying the header costs (bytes to read and parse) with no auth work.
+  { key: 'header-only', preset: 'production', note: 'public route (auth: false) sent the same Authorization header, never read', headers: { authorization: benchBearer }, logToFile: true },
   {
     key: 'bearer',
     preset: 'production',
