@@ -1,8 +1,23 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { parseConfig } from 'backbeat'
+import { parseConfig, type BackbeatConfigInput } from 'backbeat'
 import { createMusicApp, type MusicApp } from '../create-music-app.ts'
 import { DEMO_ACCOUNTS, DEMO_PASSWORD } from './accounts.ts'
+
+/** The music API on in-memory PGlite, with cheap scrypt and a generous rate limit; `overrides` on top. */
+function openMusic(overrides: BackbeatConfigInput = {}): Promise<MusicApp> {
+  return createMusicApp(
+    parseConfig({
+      preset: 'development',
+      logging: { enabled: false },
+      shutdown: { enabled: false },
+      stores: { dataDir: ':memory:' },
+      rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 } } },
+      ...overrides,
+      auth: { ...overrides.auth, passwords: { scryptLogN: 10 } },
+    }),
+  )
+}
 
 interface Tokens {
   access_token: string
@@ -17,16 +32,7 @@ describe('music API: sign-in, tokens and who may write', () => {
   const [listener, , admin] = DEMO_ACCOUNTS as [(typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number]]
 
   before(async () => {
-    music = await createMusicApp(
-      parseConfig({
-        preset: 'development',
-        logging: { enabled: false },
-        shutdown: { enabled: false },
-        stores: { dataDir: ':memory:' },
-        auth: { passwords: { scryptLogN: 10 }, lockout: { account: { freeAttempts: 3 } } },
-        rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 } } },
-      }),
-    )
+    music = await openMusic({ auth: { lockout: { account: { freeAttempts: 3 } } } })
   })
   after(async () => {
     await music.app.close()
@@ -188,9 +194,7 @@ describe('music API: sign-in, tokens and who may write', () => {
 describe('music API: admin console sessions', () => {
   let music: MusicApp
   before(async () => {
-    music = await createMusicApp(
-      parseConfig({ preset: 'development', logging: { enabled: false }, shutdown: { enabled: false }, stores: { dataDir: ':memory:' }, auth: { passwords: { scryptLogN: 10 } } }),
-    )
+    music = await openMusic()
   })
   after(async () => {
     await music.app.close()
@@ -246,16 +250,7 @@ describe('music API: admin console sessions', () => {
 describe('music API: API keys', () => {
   let music: MusicApp
   before(async () => {
-    music = await createMusicApp(
-      parseConfig({
-        preset: 'development',
-        logging: { enabled: false },
-        shutdown: { enabled: false },
-        stores: { dataDir: ':memory:' },
-        auth: { passwords: { scryptLogN: 10 } },
-        rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 }, partner: { algorithm: 'fixed-window', limit: 3, windowS: 60, key: 'apiKey' } } },
-      }),
-    )
+    music = await openMusic({ rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 }, partner: { algorithm: 'fixed-window', limit: 3, windowS: 60, key: 'apiKey' } } } })
   })
   after(async () => {
     await music.app.close()
@@ -308,20 +303,9 @@ describe('music API: API keys', () => {
 describe('music API: MFA enforcement and Spotify sign-in', () => {
   let music: MusicApp
   before(async () => {
-    music = await createMusicApp(
-      parseConfig({
-        preset: 'development',
-        logging: { enabled: false },
-        shutdown: { enabled: false },
-        stores: { dataDir: ':memory:' },
-        auth: {
-          passwords: { scryptLogN: 10 },
-          mfa: { enforcedRoles: ['curator'] },
-          spotify: { clientId: 'test-client-id', redirectUri: 'http://127.0.0.1:8080/v1/auth/spotify/callback' },
-          sessions: { cookieSecure: false },
-        },
-      }),
-    )
+    music = await openMusic({
+      auth: { mfa: { enforcedRoles: ['curator'] }, spotify: { clientId: 'test-client-id', redirectUri: 'http://127.0.0.1:8080/v1/auth/spotify/callback' }, sessions: { cookieSecure: false } },
+    })
   })
   after(async () => {
     await music.app.close()
