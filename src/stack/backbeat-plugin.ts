@@ -164,6 +164,14 @@ export const backbeat = fp<BackbeatPluginOptions>(
         sessionIdentity: options.sessionIdentity ?? sessionIdentity,
       })
     }
+    // Asymmetric signing keys are published, so other services verify our tokens offline.
+    const publicJwk = identity?.issuer.publicJwk
+    if (publicJwk !== undefined) {
+      const document = JSON.stringify({ keys: [publicJwk] })
+      app.get('/.well-known/jwks.json', { config: { auth: false, rateLimit: false }, schema: { hide: true } }, (_request, reply) => {
+        void reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(document)
+      })
+    }
     app.decorate('identity', identity)
     app.decorate('apiKeys', apiKeyService)
     await app.register(openapiPlugin, {

@@ -61,3 +61,32 @@ describe('auth.jwt.jwksUrl: tokens from an identity provider, through the stack'
     assert.equal(hits, before)
   })
 })
+
+describe('/.well-known/jwks.json', () => {
+  it('publishes the public half of an asymmetric signing key, which verifies our own tokens', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    const app = await quietApp({ auth: { jwt: { algorithm: 'ES256', privateKey, secretKey: undefined, keyId: 'es-1' } } })
+    try {
+      const res = await app.inject({ url: '/.well-known/jwks.json' })
+      assert.equal(res.statusCode, 200)
+      assert.match(String(res.headers['content-type']), /^application\/jwk-set\+json/)
+      const { keys } = res.json<{ keys: Array<Record<string, unknown>> }>()
+      assert.equal(keys.length, 1)
+      assert.equal(keys[0]?.kid, 'es-1')
+      assert.equal(keys[0]?.alg, 'ES256')
+      assert.equal(keys[0]?.d, undefined, 'never the private part')
+      const identity = app.identity
+      assert.ok(identity)
+      const { token } = await identity.issuer.issue({ sub: 'u1' })
+      const { jwtVerify, createLocalJWKSet } = await import('jose')
+      const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: 'backbeat', audience: 'backbeat-api' })
+      assert.equal(payload.sub, 'u1')
+      const hmac = await quietApp()
+      assert.equal(hmac.hasRoute({ method: 'GET', url: '/.well-known/jwks.json' }), false, 'HS* keys are secrets: nothing published')
+      await hmac.close()
+    } finally {
+      await app.close()
+    }
+  })
+})
