@@ -150,44 +150,68 @@ describe('music API: sign-in, tokens and who may write', () => {
     assert.equal((await inject('POST', '/v1/auth/refresh', { body: { refresh_token: victim.refresh_token } })).status, 401)
   })
 
-  it('enrols TOTP, then asks for the code at sign-in, steps up with a recovery code once, and removes MFA only after a step-up', async () => {
+  it('enrols TOTP (password again), ends every sign-in, then asks for the code; step-up is capped and spends a recovery code once; removal needs a recent MFA', async () => {
     const email = `${crypto.randomUUID()}@example.com`
     const created = await inject('POST', '/v1/users', { body: { display_name: 'Mfa User', email, password: 'mfa-user-password' } })
     assert.equal(created.status, 201)
+    const userId = String(created.body?.id)
     const first = await signIn(email, 'mfa-user-password')
-    const begun = await inject('POST', '/v1/me/mfa/totp', { token: first.access_token })
-    assert.equal(begun.status, 200)
+    const noPassword = await inject('POST', '/v1/me/mfa/totp', { token: first.access_token, body: { password: 'not-the-password' } })
+    assert.equal(noPassword.status, 401)
+    assert.equal(noPassword.body?.code, 'ERR_AUTH_CREDENTIALS_INVALID')
+    const begun = await inject('POST', '/v1/me/mfa/totp', { token: first.access_token, body: { password: 'mfa-user-password' } })
+    assert.equal(begun.status, 200, JSON.stringify(begun.body))
     assert.equal(begun.headers['cache-control'], 'no-store')
     const secret = String(begun.body?.secret)
     assert.match(String(begun.body?.otpauth_uri), /^otpauth:\/\/totp\/Backbeat:/)
     assert.match(String(begun.body?.qr_svg), /^<svg/)
     const totp = music.app.identity?.totp
     assert.ok(totp)
-    const wrong = await inject('POST', '/v1/me/mfa/totp/confirm', { token: first.access_token, body: { code: '000000' === totp.generate(secret) ? '111111' : '000000' } })
+    const wrong = await inject('POST', '/v1/me/mfa/totp/confirm', { token: first.access_token, body: { code: totp.generate(secret) === '000000' ? '111111' : '000000' } })
     assert.equal(wrong.body?.code, 'ERR_AUTH_MFA_CODE_INVALID')
     const confirmed = await inject('POST', '/v1/me/mfa/totp/confirm', { token: first.access_token, body: { code: totp.generate(secret) } })
     assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body))
     const recovery = confirmed.body?.recovery_codes as string[]
     assert.equal(recovery.length, 10)
-    assert.equal((await inject('POST', '/v1/me/mfa/totp', { token: first.access_token })).body?.code, 'ERR_AUTH_MFA_ALREADY_ENROLLED')
+    assert.equal((await inject('GET', '/v1/me', { token: first.access_token })).body?.code, 'ERR_AUTH_TOKEN_REVOKED', 'enrolling ends every sign-in')
+    assert.equal((await inject('POST', '/v1/auth/refresh', { body: { refresh_token: first.refresh_token } })).status, 401)
 
     const noCode = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password' } })
     assert.equal(noCode.status, 401)
     assert.equal(noCode.body?.code, 'ERR_AUTH_MFA_CODE_REQUIRED')
-    const withCode = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password', otp: totp.generate(secret, Date.now() + 30_000) } })
+    const withCode = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password', scope: 'playlist:read profile:read', otp: totp.generate(secret, Date.now() + 30_000) } })
     assert.equal(withCode.status, 200, JSON.stringify(withCode.body))
+    const second = withCode.body as unknown as Tokens
+    assert.equal((await inject('POST', '/v1/me/mfa/totp', { token: second.access_token, body: { password: 'mfa-user-password' } })).body?.code, 'ERR_AUTH_MFA_ALREADY_ENROLLED')
 
-    const removeWithoutStepUp = await inject('DELETE', '/v1/me/mfa/totp', { token: first.access_token })
+    // A token without a second factor (as a password-only sign-in before enrolment had).
+    const identity = music.app.identity
+    assert.ok(identity)
+    const stale = await identity.issuer.issue({ sub: userId, roles: ['listener'], scope: 'profile:read', amr: ['pwd'] })
+    const removeWithoutStepUp = await inject('DELETE', '/v1/me/mfa/totp', { token: stale.token })
     assert.equal(removeWithoutStepUp.status, 401)
     assert.equal(removeWithoutStepUp.body?.code, 'ERR_AUTH_MFA_REQUIRED')
     assert.match(String(removeWithoutStepUp.headers['www-authenticate']), /error="insufficient_user_authentication", .*max_age=300/)
 
-    const stepped = await inject('POST', '/v1/auth/mfa/step-up', { token: first.access_token, body: { code: recovery[0] } })
+    const stepped = await inject('POST', '/v1/auth/mfa/step-up', { token: stale.token, body: { code: recovery[0] } })
     assert.equal(stepped.status, 200, JSON.stringify(stepped.body))
-    const again = await inject('POST', '/v1/auth/mfa/step-up', { token: first.access_token, body: { code: recovery[0] } })
+    assert.ok(Number(stepped.body?.expires_in) <= stale.expiresIn, 'no longer than the token it was asked with')
+    const steppedPayload = await identity.verifier.verify(String(stepped.body?.access_token))
+    assert.equal(steppedPayload.payload.scope, 'profile:read', 'no wider than the token it was asked with')
+    const again = await inject('POST', '/v1/auth/mfa/step-up', { token: stale.token, body: { code: recovery[0] } })
     assert.equal(again.body?.code, 'ERR_AUTH_MFA_CODE_INVALID')
     assert.equal((await inject('DELETE', '/v1/me/mfa/totp', { token: String(stepped.body?.access_token) })).status, 204)
+    assert.equal((await inject('GET', '/v1/me', { token: second.access_token })).status, 401, 'removal ends every sign-in too')
     assert.equal((await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: email, password: 'mfa-user-password' } })).status, 200)
+  })
+
+  it('grants a token no more than its scope: a catalog:read token cannot write playlists', async () => {
+    const narrow = await inject('POST', '/v1/auth/token', { body: { grant_type: 'password', username: listener.email, password: DEMO_PASSWORD, scope: 'catalog:read' } })
+    const token = (narrow.body as unknown as Tokens).access_token
+    const meId = String((await inject('GET', '/v1/me', { token })).body?.id)
+    const write = await inject('POST', `/v1/users/${meId}/playlists`, { token, body: { name: 'Nope' } })
+    assert.equal(write.status, 403)
+    assert.equal(write.body?.code, 'ERR_AUTH_PERMISSION_DENIED')
   })
 })
 
@@ -244,6 +268,15 @@ describe('music API: admin console sessions', () => {
     const out = await music.app.inject({ method: 'POST', url: '/v1/console/session/logout', headers: { cookie: cookie1, 'x-csrf-token': csrf, ...sameOrigin } })
     assert.equal(out.statusCode, 204, out.body)
     assert.equal((await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: cookie1 } })).statusCode, 401)
+
+    // The admin kill switch ends console sessions too, not only tokens.
+    const third = await signIn()
+    const cookie3 = cookieOf(third.headers['set-cookie'])
+    const adminId = third.json<{ user_id: string }>().user_id
+    assert.equal((await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: cookie3 } })).statusCode, 200)
+    const otherAdmin = (await music.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'password', username: admin.email, password: DEMO_PASSWORD } })).json<Tokens>().access_token
+    assert.equal((await music.app.inject({ method: 'POST', url: `/v1/admin/users/${adminId}/sign-out`, headers: { authorization: `Bearer ${otherAdmin}` } })).statusCode, 204)
+    assert.equal((await music.app.inject({ url: '/v1/console/sessions', headers: { cookie: cookie3 } })).statusCode, 401)
   })
 })
 
@@ -281,6 +314,10 @@ describe('music API: API keys', () => {
     const limited = await music.app.inject({ url: '/v1/me', headers: { 'x-api-key': key } })
     assert.equal(limited.statusCode, 429, 'the key\'s tier allows 3 requests a minute')
 
+    for (const url of ['/v1/me/mfa/totp', '/v1/auth/mfa/step-up', '/v1/auth/logout']) {
+      const personal = await music.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload: { password: 'x', code: '123456' } })
+      assert.equal(personal.statusCode, 401, `${url} takes no API key`)
+    }
     const typo = key.slice(0, -1) + (key.endsWith('a') ? 'b' : 'a')
     const malformed = await music.app.inject({ url: '/v1/tracks?limit=1', headers: { 'x-api-key': typo } })
     assert.equal(malformed.statusCode, 401)

@@ -7,6 +7,7 @@ const aad = (userId: string): string => `mfa-totp:${userId}`
 const TOTP_CODE = /^\d{6}$/
 
 interface MfaRow {
+  password_hash: string | null
   mfa_secret: string | null
   mfa_pending_secret: string | null
   mfa_recovery_hashes: string[]
@@ -27,15 +28,25 @@ export class MusicMfa {
   }
 
   async #row(userId: string): Promise<MfaRow> {
-    const { rows } = await this.#db.query<MfaRow>('SELECT mfa_secret, mfa_pending_secret, mfa_recovery_hashes, email FROM users WHERE id = $1', [userId])
+    const { rows } = await this.#db.query<MfaRow>('SELECT password_hash, mfa_secret, mfa_pending_secret, mfa_recovery_hashes, email FROM users WHERE id = $1', [userId])
     const row = rows[0]
     if (row === undefined) throw new BackbeatError('ERR_RESOURCE_NOT_FOUND', { params: { resource: 'User', id: userId } })
     return row
   }
 
   /** Starts an enrolment: a fresh secret, kept pending (sealed) until a first code confirms it. */
-  async begin(userId: string): Promise<TotpEnrolment> {
+  async begin(userId: string, password: string, clientIp?: string): Promise<TotpEnrolment> {
     const row = await this.#row(userId)
+    // Re-authentication, throttled like sign-in: a stolen token alone must not enrol the
+    // thief's authenticator (which would lock the owner out).
+    const { throttle, hasher } = this.#identity
+    await throttle.check(`reauth:${userId}`, clientIp)
+    const check = row.password_hash === null ? (await hasher.verifyDummy(), { ok: false }) : await hasher.verify(password, row.password_hash)
+    if (!check.ok) {
+      await throttle.recordFailure(`reauth:${userId}`, clientIp)
+      throw new BackbeatError('ERR_AUTH_CREDENTIALS_INVALID')
+    }
+    await throttle.recordSuccess(`reauth:${userId}`)
     if (row.mfa_secret !== null) throw new BackbeatError('ERR_AUTH_MFA_ALREADY_ENROLLED')
     const enrolment = await this.#identity.totp.enrol(row.email)
     await this.#db.query('UPDATE users SET mfa_pending_secret = $2 WHERE id = $1', [userId, this.#identity.secretBox.seal(enrolment.secret, aad(userId))])

@@ -51,7 +51,7 @@ export function describeMusicApi(label: string, harness: MusicApiHarness): void 
       music = opened
       const identity = music.app.identity
       if (identity === null) throw new Error('the music API contract runs with auth enabled')
-      adminAuthorization = `Bearer ${(await identity.issuer.issue({ sub: 'contract-admin', roles: ['admin'] })).token}`
+      adminAuthorization = `Bearer ${(await identity.issuer.issue({ sub: 'contract-admin', roles: ['admin'], scope: '*' })).token}`
     })
     after(async () => {
       await harness.close(opened)

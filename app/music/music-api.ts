@@ -63,7 +63,7 @@ export async function registerMusicApi(app: FastifyInstance, options: MusicApiOp
       await v1.register(playlistRoutes, { repository, rbac: identity?.rbac })
       if (identity !== null) {
         const mfa = new MusicMfa(options.sql, identity)
-        const tokens = new TokenService({ ...identity, accounts, secondFactor: mfa.check, securityEvents: app.securityEvents.record })
+        const tokens = new TokenService({ ...identity, accounts, secondFactor: mfa.check, sessions: app.sessions, securityEvents: app.securityEvents.record })
         await v1.register(authRoutes, { tokens, repository })
         await v1.register(mfaRoutes, { mfa, tokens, stepUpMaxAgeS: identity.options.mfa.stepUpMaxAgeS })
         await v1.register(consoleRoutes, { tokens, rbac: identity.rbac })

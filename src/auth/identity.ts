@@ -86,7 +86,7 @@ export async function createIdentity(options: AuthOptions, deps: IdentityDepende
   const verifier = new JwtVerifier({ keys, issuer: jwt.issuer, audience: jwt.audience, clockSkewS: jwt.clockSkewS, cacheSize: jwt.cacheSize, now, ...(remoteJwks === undefined ? {} : { keySource: remoteJwks }) })
   const refreshTtlMs = jwt.refreshTokenExpireDays * 86_400_000
   const familyTtlMs = Math.max(refreshTtlMs, jwt.refreshFamilyExpireDays * 86_400_000)
-  const revocations = new RevocationList({ store: kv, cacheMs: options.revocation.cacheMs, timeoutMs: options.revocation.timeoutMs, subjectRevocationTtlMs: familyTtlMs, now })
+  const revocations = new RevocationList({ store: kv, cacheMs: options.revocation.cacheMs, timeoutMs: options.revocation.timeoutMs, clockSkewS: jwt.clockSkewS, subjectRevocationTtlMs: familyTtlMs, now })
   const refreshTokens = new RefreshTokenStore({ store: kv, revocations, ttlMs: refreshTtlMs, familyTtlMs, now, ...(deps.securityEvents === undefined ? {} : { securityEvents: deps.securityEvents }) })
   const throttle = new LoginThrottle({ store: kv, account: options.lockout.account, ip: options.lockout.ip, now, ...(deps.securityEvents === undefined ? {} : { securityEvents: deps.securityEvents }) })
   const hasher = new PasswordHasher({ scrypt: { logN: options.passwords.scryptLogN, r: options.passwords.scryptR, p: options.passwords.scryptP }, minLength: options.passwords.minLength })

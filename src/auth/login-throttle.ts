@@ -44,15 +44,16 @@ function rule(path: string, given: LockoutRule | undefined, freeDefault: number,
 }
 
 /**
- * Brute-force protection for sign-in: failures are counted per account and per client
- * address, and past `freeAttempts` each further failure locks that dimension for twice as long
- * as the previous one (capped at `maxLockMs`). Accounts that do not exist are counted exactly
+ * Brute-force protection for sign-in: attempts are counted per account (before the password
+ * is checked, so parallel guesses are counted too) and failures per client address; past
+ * `freeAttempts` each further one locks that dimension for twice as long as the previous one
+ * (capped at `maxLockMs`). Accounts that do not exist are counted exactly
  * like those that do, so a lockout does not reveal whether an account exists. Account names
  * are stored hashed. A lock raises an `auth_lockout` security event. A store that cannot be
  * reached refuses the sign-in (the store's error propagates): fail closed.
  *
  * @example
- * await throttle.check(username, ip)                  // throws ERR_AUTH_LOCKED_OUT while locked
+ * await throttle.check(username, ip)                  // counts the attempt; throws ERR_AUTH_LOCKED_OUT while locked
  * if (!ok) await throttle.recordFailure(username, ip)
  * else await throttle.recordSuccess(username)
  */
@@ -83,39 +84,58 @@ export class LoginThrottle {
     return keys
   }
 
-  /** Throws `ERR_AUTH_LOCKED_OUT` (429 with Retry-After) while the account or address is locked. */
+  /**
+   * Call before checking a password: throws `ERR_AUTH_LOCKED_OUT` (429 with Retry-After) while
+   * the account or address is locked, and counts the attempt against the account BEFORE the
+   * (slow) check, so concurrent guesses cannot all slip in before the first failure is
+   * recorded. A success clears the count ({@link recordSuccess}).
+   */
   async check(account: string | undefined, ip: string | undefined): Promise<void> {
     const now = this.#now()
     const keys = this.#keys(account, ip)
     const locks = await Promise.all(keys.map((k) => this.#store.get(`${this.#prefix}lock:${k.id}`)))
     let until = 0
     for (const lock of locks) if (lock !== undefined) until = Math.max(until, Number(lock))
-    if (until > now) {
-      this.stats.refused++
-      const retryAfterS = Math.max(1, Math.ceil((until - now) / 1000))
-      throw new BackbeatError('ERR_AUTH_LOCKED_OUT', { params: { retryAfterS }, headers: { 'retry-after': String(retryAfterS) } })
+    if (until > now) throw this.#refused(until, now)
+    const accountKey = keys.find((k) => k.kind === 'account')
+    if (accountKey !== undefined) {
+      const attempts = await this.#store.increment(`${this.#prefix}fail:${accountKey.id}`, 1, accountKey.rule.windowMs)
+      const lockedUntil = await this.#lockIfOver(accountKey, attempts, ip, now)
+      if (lockedUntil !== undefined) throw this.#refused(lockedUntil, now)
     }
   }
 
-  /** Counts a failed attempt and locks when the free attempts are spent. */
-  async recordFailure(account: string | undefined, ip: string | undefined): Promise<void> {
+  /** Counts a failed attempt against the address (the account's was counted by {@link check}). */
+  async recordFailure(_account: string | undefined, ip: string | undefined): Promise<void> {
     this.stats.failures++
-    const now = this.#now()
-    for (const k of this.#keys(account, ip)) {
-      const failures = await this.#store.increment(`${this.#prefix}fail:${k.id}`, 1, k.rule.windowMs)
-      const over = failures - k.rule.freeAttempts
-      if (over <= 0) continue
-      const lockMs = Math.min(k.rule.maxLockMs, k.rule.baseLockMs * 2 ** Math.min(over - 1, 40))
-      await this.#store.set(`${this.#prefix}lock:${k.id}`, String(now + lockMs), lockMs)
-      this.stats.lockouts++
-      this.#events?.({
-        type: 'auth_lockout',
-        severity: over === 1 ? 'low' : 'medium',
-        at: now,
-        ...(ip === undefined ? {} : { clientIp: ip }),
-        details: { dimension: k.kind, failures, lockMs, ...(k.kind === 'account' ? { account: k.id.slice(2, 14) } : {}) },
-      })
-    }
+    if (ip === undefined) return
+    const k = this.#keys(undefined, ip)[0]
+    if (k === undefined) return
+    const failures = await this.#store.increment(`${this.#prefix}fail:${k.id}`, 1, k.rule.windowMs)
+    await this.#lockIfOver(k, failures, ip, this.#now())
+  }
+
+  /** Past the free attempts: lock for base * 2^(over - 1), capped; resolves the lock's end. */
+  async #lockIfOver(k: { kind: 'account' | 'ip'; id: string; rule: Rule }, count: number, ip: string | undefined, now: number): Promise<number | undefined> {
+    const over = count - k.rule.freeAttempts
+    if (over <= 0) return undefined
+    const lockMs = Math.min(k.rule.maxLockMs, k.rule.baseLockMs * 2 ** Math.min(over - 1, 40))
+    await this.#store.set(`${this.#prefix}lock:${k.id}`, String(now + lockMs), lockMs)
+    this.stats.lockouts++
+    this.#events?.({
+      type: 'auth_lockout',
+      severity: over === 1 ? 'low' : 'medium',
+      at: now,
+      ...(ip === undefined ? {} : { clientIp: ip }),
+      details: { dimension: k.kind, attempts: count, lockMs, ...(k.kind === 'account' ? { account: k.id.slice(2, 14) } : {}) },
+    })
+    return now + lockMs
+  }
+
+  #refused(until: number, now: number): BackbeatError {
+    this.stats.refused++
+    const retryAfterS = Math.max(1, Math.ceil((until - now) / 1000))
+    return new BackbeatError('ERR_AUTH_LOCKED_OUT', { params: { retryAfterS }, headers: { 'retry-after': String(retryAfterS) } })
   }
 
   /** A successful sign-in clears the account's counter (the address keeps its own). */

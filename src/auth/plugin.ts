@@ -85,7 +85,7 @@ export interface AuthPluginOptions {
    * The identity of the request's session cookie, read when no Authorization or API-key header
    * is present; the session plugin (registered before this one) resolves it in its own hook.
    */
-  sessionIdentity?: (request: FastifyRequest) => AuthIdentity | null
+  sessionIdentity?: (request: FastifyRequest) => AuthIdentity | BackbeatError | null
   now?: () => number
 }
 
@@ -206,8 +206,9 @@ export const authPlugin = fp<AuthPluginOptions>(
       if (enforced.size > 0 && !plan.allowUnenrolled && identity.method !== 'api_key' && !hasMfa(identity) && [...identity.roles].some((r) => enforced.has(r) || (rbac !== undefined && [...enforced].some((e) => rbac.hasRole([r], e))))) {
         return new BackbeatError('ERR_AUTH_MFA_ENROLLMENT_REQUIRED')
       }
-      if (plan.mfaMaxAgeS !== undefined && identity.method !== 'api_key') {
-        const mfaTime = identity.mfaTime
+      if (plan.mfaMaxAgeS !== undefined) {
+        // An API key has no second factor: it never passes a step-up route.
+        const mfaTime = identity.method === 'api_key' ? undefined : identity.mfaTime
         if (mfaTime === undefined || mfaTime * 1000 < now() - plan.mfaMaxAgeS * 1000) {
           return new BackbeatError('ERR_AUTH_MFA_REQUIRED', {
             params: { maxAgeS: plan.mfaMaxAgeS },
@@ -311,6 +312,11 @@ export const authPlugin = fp<AuthPluginOptions>(
           return
         }
         const session = sessionIdentity?.(request) ?? null
+        if (session instanceof BackbeatError) {
+          // The session store is down: a route that needs credentials answers its 503, never a 401.
+          done(plan.required ? session : undefined)
+          return
+        }
         if (session !== null) {
           done(admit(request, session, plan))
           return
@@ -381,13 +387,21 @@ function routeAuthProblem(auth: unknown): string | undefined {
   return undefined
 }
 
-/** JWT and session identities hold permissions through their roles; API keys through their scopes. */
+/**
+ * Whether an identity holds a permission: a session through its roles; an API key through its
+ * scopes (keys hold no roles); a JWT through its roles and its `scope` both.
+ */
 export function holds(rbac: Rbac, identity: AuthIdentity, permission: string): boolean {
-  if (identity.method === 'api_key') {
-    const colon = permission.indexOf(':')
-    return identity.scopes.has(permission) || identity.scopes.has('*') || (colon > 0 && identity.scopes.has(`${permission.slice(0, colon)}:*`))
-  }
+  if (identity.method === 'api_key') return scopeAllows(identity.scopes, permission)
+  // A token holds what its roles allow AND what its scope was narrowed to at issue time.
+  if (identity.method === 'jwt') return rbac.can(identity.roles, permission) && scopeAllows(identity.scopes, permission)
   return rbac.can(identity.roles, permission)
+}
+
+/** `permission` itself, `resource:*` or `*` among the scopes. */
+function scopeAllows(scopes: ReadonlySet<string>, permission: string): boolean {
+  const colon = permission.indexOf(':')
+  return scopes.has(permission) || scopes.has('*') || (colon > 0 && scopes.has(`${permission.slice(0, colon)}:*`))
 }
 
 function hasMfa(identity: AuthIdentity): boolean {

@@ -134,12 +134,15 @@ export class RefreshTokenStore {
     return grant
   }
 
-  /** Revokes `token`'s family (logout); an unknown token is ignored. */
-  async revoke(token: string): Promise<void> {
+  /**
+   * Revokes `token`'s family (logout); an unknown token is ignored, and so is one that belongs to
+   * another user than `owner` when given (a caller signs out only their own sign-ins).
+   */
+  async revoke(token: string, owner?: string): Promise<void> {
     if (!TOKEN.test(token)) return
     const raw = await this.#call(this.#store.get(`${this.#prefix}t:${digest(token)}`))
     const grant = raw === undefined ? undefined : parse(raw)
-    if (grant !== undefined) await this.revokeFamily(grant.familyId, grant.familyExpiresAt)
+    if (grant !== undefined && (owner === undefined || grant.userId === owner)) await this.revokeFamily(grant.familyId, grant.familyExpiresAt)
   }
 
   /** Revokes every token of one family. */
@@ -156,7 +159,7 @@ export class RefreshTokenStore {
       this.#call(this.#store.get(`${this.#prefix}f:${grant.familyId}`)),
       this.#revocations === undefined ? Promise.resolve(0) : this.#revocations.subjectCutoff(grant.userId),
     ])
-    if (familyRevoked !== undefined || grant.authTime < cutoff) throw this.#reject()
+    if (familyRevoked !== undefined || (cutoff > 0 && grant.authTime <= cutoff)) throw this.#reject()
     return grant
   }
 

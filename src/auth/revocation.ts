@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { BackbeatError, ConfigError, type ConfigIssue } from '../core/index.ts'
 import { withTimeout, type KeyValueStore } from '../stores/index.ts'
@@ -18,6 +19,8 @@ export interface RevocationListOptions {
   cacheSize?: number
   /** A store call slower than this counts as an outage (default 250 ms). */
   timeoutMs?: number
+  /** The verifier's clock skew: a revoked token is remembered until exp plus this (default 30). */
+  clockSkewS?: number
   /**
    * How long a subject-wide revocation ("sign out everywhere") is remembered: at least the
    * longest lifetime of any token it must kill, refresh tokens included (default 30 days).
@@ -66,6 +69,7 @@ export class RevocationList {
   readonly #store: KeyValueStore
   readonly #prefix: string
   readonly #timeoutMs: number
+  readonly #skewMs: number
   readonly #subjectTtlMs: number
   readonly #now: () => number
   readonly #cache: LRUCache<string, Cached> | undefined
@@ -81,6 +85,7 @@ export class RevocationList {
     this.#store = options.store
     this.#prefix = options.prefix ?? 'bb:revoked:'
     this.#timeoutMs = timeoutMs
+    this.#skewMs = (options.clockSkewS ?? 30) * 1000
     this.#subjectTtlMs = subjectRevocationTtlMs
     this.#now = options.now ?? Date.now
     this.#cache = cacheMs === 0 ? undefined : new LRUCache<string, Cached>({ max: cacheSize, ttl: cacheMs, ttlAutopurge: false, ttlResolution: 0, perf: { now: () => this.#now() } })
@@ -88,27 +93,29 @@ export class RevocationList {
 
   /** Revokes one token until `expiresAtS` (its `exp`), after which it is dead anyway. */
   async revokeToken(jti: string, expiresAtS: number): Promise<void> {
-    checkId('jti', jti)
-    const ttlMs = Math.ceil(expiresAtS * 1000 - this.#now())
-    this.#cache?.set(`j:${jti}`, { value: 1 })
+    const id = storeId(jti)
+    // Kept until the verifier stops accepting the token: its exp plus the clock skew.
+    const ttlMs = Math.ceil(expiresAtS * 1000 + this.#skewMs + 1_000 - this.#now())
+    this.#cache?.set(`j:${id}`, { value: 1 })
     if (ttlMs <= 0) return
-    await this.#store.set(`${this.#prefix}j:${jti}`, '1', ttlMs)
+    await this.#store.set(`${this.#prefix}j:${id}`, '1', ttlMs)
   }
 
   /** Revokes every token of `sub` issued before `atMs` (default now): "sign out everywhere". */
   async revokeSubject(sub: string, atMs = this.#now()): Promise<void> {
-    checkId('sub', sub)
-    // `iat` has second precision, so the cutoff is the end of the revocation's second: a token
-    // issued in that same second is revoked too (one issued a second later is not).
-    const cutoff = Math.floor(atMs / 1000) * 1000 + 1000
-    this.#cache?.set(`s:${sub}`, { value: cutoff })
-    await this.#store.set(`${this.#prefix}s:${sub}`, String(cutoff), this.#subjectTtlMs)
+    const id = storeId(sub)
+    // Our tokens carry `iat` in milliseconds, so the cutoff is exact: tokens issued up to this
+    // moment are revoked, those issued after it are not. (A token with a whole-second `iat`,
+    // from another issuer, issued later in the same second is revoked too: the safe side.)
+    const cutoff = Math.floor(atMs)
+    this.#cache?.set(`s:${id}`, { value: cutoff })
+    await this.#store.set(`${this.#prefix}s:${id}`, String(cutoff), this.#subjectTtlMs)
   }
 
   /** The moment before which every token of `sub` is revoked (0 when none); fails closed. */
   async subjectCutoff(sub: string): Promise<number> {
     try {
-      return await this.#read(`s:${sub}`)
+      return await this.#read(`s:${storeId(sub)}`)
     } catch (err) {
       this.stats.failClosed++
       throw err
@@ -123,14 +130,14 @@ export class RevocationList {
     if (this.#cache === undefined) return undefined
     let known = true
     if (token.jti !== undefined) {
-      const j = this.#cache.get(`j:${token.jti}`)
+      const j = this.#cache.get(`j:${storeId(token.jti)}`)
       if (j === undefined) known = false
       else if (j.value !== 0) return true
     }
     if (token.sub !== undefined) {
-      const s = this.#cache.get(`s:${token.sub}`)
+      const s = this.#cache.get(`s:${storeId(token.sub)}`)
       if (s === undefined) known = false
-      else if ((token.iat ?? 0) * 1000 < s.value) return true
+      else if (issuedBefore(token.iat, s.value)) return true
     }
     return known ? false : undefined
   }
@@ -142,14 +149,14 @@ export class RevocationList {
     let cutoff: number
     try {
       ;[jtiRevoked, cutoff] = await Promise.all([
-        token.jti === undefined || token.jti.length > MAX_ID ? 0 : this.#read(`j:${token.jti}`),
-        token.sub === undefined || token.sub.length > MAX_ID ? 0 : this.#read(`s:${token.sub}`),
+        token.jti === undefined || token.jti === '' ? 0 : this.#read(`j:${storeId(token.jti)}`),
+        token.sub === undefined || token.sub === '' ? 0 : this.#read(`s:${storeId(token.sub)}`),
       ])
     } catch (err) {
       this.stats.failClosed++
       throw err
     }
-    if (jtiRevoked !== 0 || (token.iat ?? 0) * 1000 < cutoff) {
+    if (jtiRevoked !== 0 || issuedBefore(token.iat, cutoff)) {
       this.stats.revoked++
       throw new BackbeatError('ERR_AUTH_TOKEN_REVOKED')
     }
@@ -170,6 +177,12 @@ export class RevocationList {
   }
 }
 
-function checkId(name: string, value: string): void {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID) throw new RangeError(`${name} must be 1 to ${MAX_ID} characters`)
+/** Ids as store keys: short ones as they are, long or odd ones (a remote issuer's) by digest. */
+function storeId(id: string): string {
+  return id.length <= MAX_ID && !/[\s:]/.test(id) ? id : `#${createHash('sha256').update(id).digest('base64url')}`
+}
+
+/** Whether a token issued at `iat` (seconds, possibly fractional) falls at or before `cutoffMs`. */
+function issuedBefore(iat: number | undefined, cutoffMs: number): boolean {
+  return cutoffMs > 0 && Math.round((iat ?? 0) * 1000) <= cutoffMs
 }

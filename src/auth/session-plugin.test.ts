@@ -70,7 +70,8 @@ async function harness(overrides: Partial<SessionPluginOptions> = {}): Promise<H
     return { mfaAt: session.mfaAt, csrfToken: request.csrfToken() }
   })
   app.get('/v1/me/identity', required, async (request) => {
-    const identity = sessionIdentity(request)
+    const found = sessionIdentity(request)
+    const identity = found instanceof Error ? null : found
     return { subject: identity?.subject, method: identity?.method, roles: [...(identity?.roles ?? [])], amr: [...(identity?.amr ?? [])], sessionId: identity?.sessionId, handle: request.session?.handle }
   })
   await app.ready()

@@ -91,6 +91,9 @@ interface RoutePlan {
   readonly csrf: boolean
 }
 
+/** Requests whose session lookup failed (store down): a route needing credentials answers this, not a 401. */
+const LOOKUP_FAILURES = new WeakMap<FastifyRequest, BackbeatError>()
+
 /** Cookie names are RFC 6265 tokens. */
 const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/
 const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]{0,255}$/
@@ -287,8 +290,10 @@ export const sessionPlugin = fp<SessionPluginOptions>(
             done(err instanceof Error ? err : new Error(String(err)))
             return
           }
-          // Fail closed: nobody is signed in on a guess; routes that do not need a session still work.
+          // Fail closed: nobody is signed in on a guess; routes that do not need a session still
+          // work, and routes that need any credentials answer the store's 503 (sessionIdentity).
           request.log.warn({ err }, 'session store unavailable: request served as signed out')
+          LOOKUP_FAILURES.set(request, err instanceof BackbeatError ? err : new BackbeatError('ERR_DEPENDENCY_UNAVAILABLE', { cause: err }))
           done()
         },
       )
@@ -380,10 +385,10 @@ const NO_SCOPES: ReadonlySet<string> = new Set()
  * await app.register(sessionPlugin, { manager, csrf: { secret } })
  * await app.register(authPlugin, { verifier, sessionIdentity })
  */
-export function sessionIdentity(request: FastifyRequest): AuthIdentity | null {
+export function sessionIdentity(request: FastifyRequest): AuthIdentity | BackbeatError | null {
   // Undefined when the session plugin is not registered at all.
   const session = request.session as Session | null | undefined
-  if (session === null || session === undefined) return null
+  if (session === null || session === undefined) return LOOKUP_FAILURES.get(request) ?? null
   let identity = IDENTITIES.get(session)
   if (identity === undefined) {
     identity = Object.freeze({

@@ -102,9 +102,16 @@ export class AccessTokenIssuer {
     return this.#key.type === 'secret' ? this.#key : createPublicKey(this.#key)
   }
 
-  async issue(claims: AccessTokenClaims): Promise<IssuedAccessToken> {
-    const iat = Math.floor(this.#now() / 1000)
-    const exp = iat + this.ttlS
+  /**
+   * Signs an access token. `notAfter` (epoch seconds) caps its expiry, e.g. at the expiry of the
+   * token a step-up was made with.
+   */
+  async issue(claims: AccessTokenClaims, options: { notAfter?: number } = {}): Promise<IssuedAccessToken> {
+    const now = this.#now()
+    // Millisecond precision (NumericDate may be fractional, RFC 7519 section 2): "sign out
+    // everywhere" then tells a token issued just before it from one issued just after.
+    const iat = Math.floor(now) / 1000
+    const exp = Math.min(Math.floor(now / 1000) + this.ttlS, options.notAfter ?? Number.POSITIVE_INFINITY)
     const jti = randomBytes(16).toString('base64url')
     const payload: Record<string, unknown> = {}
     if (claims.scope !== undefined && claims.scope !== '') payload.scope = claims.scope
@@ -121,6 +128,6 @@ export class AccessTokenIssuer {
       .setExpirationTime(exp)
       .setJti(jti)
       .sign(this.#key)
-    return { token, jti, expiresAt: exp, expiresIn: this.ttlS }
+    return { token, jti, expiresAt: exp, expiresIn: Math.max(0, exp - Math.floor(now / 1000)) }
   }
 }

@@ -41,6 +41,8 @@ export interface TokenServiceOptions {
   /** Scopes of issued tokens are the permissions of the account's roles. */
   rbac?: Rbac
   secondFactor?: SecondFactorCheck
+  /** Server-side sessions, ended with the tokens by {@link TokenService.revokeAll}. */
+  sessions?: { revokeAllForUser(userId: string): Promise<number> }
   securityEvents?: SecurityEventSink
   now?: () => number
 }
@@ -129,7 +131,7 @@ export class TokenService {
   async passwordGrant(credentials: { username: string; password: string; otp?: string | undefined; scope?: string | undefined }, context: GrantContext = {}): Promise<TokenResponse> {
     const { account, amr } = await this.authenticate(credentials, context)
     const authTime = this.#now()
-    const scope = this.#scopeFor(account, credentials.scope)
+    const scope = this.#scopeFor(account, credentials.scope === undefined || credentials.scope.trim() === '' ? undefined : credentials.scope)
     const refresh = await this.#o.refreshTokens.issue({ userId: account.id, scope, amr, authTime })
     return this.#respond(account, scope, amr, authTime, refresh.token)
   }
@@ -141,6 +143,8 @@ export class TokenService {
   async signInVerified(userId: string, amr: readonly string[]): Promise<TokenResponse> {
     const account = await this.#o.accounts.findById(userId)
     if (account === undefined) throw new BackbeatError('ERR_AUTH_CREDENTIALS_INVALID')
+    // Another provider's sign-in is one factor: an account with MFA signs in with its code.
+    if (account.mfaEnrolled === true) throw new BackbeatError('ERR_AUTH_MFA_CODE_REQUIRED')
     const authTime = this.#now()
     const scope = this.#scopeFor(account, undefined)
     const refresh = await this.#o.refreshTokens.issue({ userId: account.id, scope, amr, authTime })
@@ -161,7 +165,12 @@ export class TokenService {
   }
 
   /** Issues a fresh access token with `mfa_time` now, after the caller passed a second factor (step-up). */
-  async stepUp(userId: string, code: string, context: GrantContext = {}): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
+  async stepUp(
+    userId: string,
+    code: string,
+    context: GrantContext = {},
+    presented: { exp?: number | undefined; scope?: string | undefined; authTime?: number | undefined } = {},
+  ): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
     const account = await this.#o.accounts.findById(userId)
     if (account?.mfaEnrolled !== true || this.#o.secondFactor === undefined) throw new BackbeatError('ERR_AUTH_MFA_NOT_ENROLLED')
     // Codes are short: guessing them is throttled like passwords, per account and address.
@@ -178,24 +187,31 @@ export class TokenService {
     }
     await this.#o.throttle.recordSuccess(throttleKey)
     const now = this.#now()
-    const issued = await this.#o.issuer.issue({ sub: account.id, scope: this.#scopeFor(account, undefined), roles: account.roles, amr: ['pwd', 'otp'], authTime: Math.floor(now / 1000), mfaTime: Math.floor(now / 1000) })
+    // The new token never outlives, nor outreaches, the one it was asked with: a step-up adds a
+    // fresh second factor, not time or rights.
+    const issued = await this.#o.issuer.issue(
+      { sub: account.id, scope: this.#scopeFor(account, presented.scope ?? ''), roles: account.roles, amr: ['pwd', 'otp'], authTime: presented.authTime ?? Math.floor(now / 1000), mfaTime: Math.floor(now / 1000) },
+      presented.exp === undefined ? {} : { notAfter: presented.exp },
+    )
     return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn }
   }
 
   /** Logout: the access token (by `jti`) and the refresh token's whole family stop working. */
-  async logout(access: { jti?: string | undefined; exp?: number | undefined }, refreshToken?: string): Promise<void> {
+  async logout(access: { sub?: string | undefined; jti?: string | undefined; exp?: number | undefined }, refreshToken?: string): Promise<void> {
     if (access.jti !== undefined && access.exp !== undefined) {
       const { jti } = access
       await this.#o.revocations.revokeToken(jti, access.exp)
       this.#o.verifier.forget((payload) => payload.jti === jti)
     }
-    if (refreshToken !== undefined) await this.#o.refreshTokens.revoke(refreshToken)
+    // Only the caller's own sign-ins: a refresh token of someone else is ignored.
+    if (refreshToken !== undefined && access.sub !== undefined) await this.#o.refreshTokens.revoke(refreshToken, access.sub)
   }
 
   /** Sign out everywhere (or an admin kill): every token of `userId` issued until now dies. */
   async revokeAll(userId: string): Promise<void> {
     await this.#o.revocations.revokeSubject(userId, this.#now())
     this.#o.verifier.forget((payload) => payload.sub === userId)
+    await this.#o.sessions?.revokeAllForUser(userId)
   }
 
   async #respond(account: Account, scope: string, amr: readonly string[], authTimeMs: number, refreshToken: string): Promise<TokenResponse> {
@@ -208,7 +224,7 @@ export class TokenService {
   #scopeFor(account: Account, requested: string | undefined): string {
     const rbac = this.#o.rbac
     if (rbac === undefined) return requested ?? ''
-    if (requested !== undefined && requested.trim() !== '') {
+    if (requested !== undefined) {
       return requested.split(' ').filter((s) => s !== '' && rbac.can(account.roles, s)).join(' ')
     }
     return [...rbac.permissionsOf(account.roles)].sort().join(' ')

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import type { BackbeatConfig } from '../config/index.ts'
-import { SecurityEventLog, type SecurityEvent } from '../core/index.ts'
+import { SecurityEventLog, type BackbeatError, type SecurityEvent } from '../core/index.ts'
 import { corsPlugin } from '../cors/index.ts'
 import { securityHeadersPlugin } from '../headers/index.ts'
 import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
@@ -46,7 +46,7 @@ export interface BackbeatPluginOptions {
   /** The SQL database API keys live in (createBackbeatApp passes the stores' one). */
   sql?: SqlDatabase
   /** The identity of a session cookie, for the session plugin. */
-  sessionIdentity?: (request: FastifyRequest) => AuthIdentity | null
+  sessionIdentity?: (request: FastifyRequest) => AuthIdentity | BackbeatError | null
 }
 
 declare module 'fastify' {

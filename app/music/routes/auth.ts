@@ -98,7 +98,7 @@ export function authRoutes(app: FastifyInstance, { tokens, repository }: { token
   app.post<{ Body: Static<typeof LogoutBody> | undefined }>(
     '/auth/logout',
     {
-      config: { auth: { required: true, allowUnenrolled: true } },
+      config: { auth: { required: true, allowUnenrolled: true, methods: ['jwt'] } },
       schema: {
         tags: ['auth'],
         summary: 'Sign out',
@@ -109,7 +109,7 @@ export function authRoutes(app: FastifyInstance, { tokens, repository }: { token
     },
     async (request, reply) => {
       const identity = request.auth as NonNullable<typeof request.auth>
-      await tokens.logout({ jti: identity.claims.jti, exp: identity.claims.exp }, request.body?.refresh_token)
+      await tokens.logout({ sub: identity.subject, jti: identity.claims.jti, exp: identity.claims.exp }, request.body?.refresh_token)
       if (request.body?.everywhere === true) await tokens.revokeAll(identity.subject)
       return reply.code(204).send()
     },
