@@ -3,7 +3,7 @@ import { z } from 'zod'
 const lockoutRule = (freeAttempts: number) =>
   z
     .strictObject({
-      freeAttempts: z.number().int().min(1).max(1_000).default(freeAttempts).describe('Failed sign-ins allowed before the first lock.'),
+      freeAttempts: z.number().int().min(1).max(1_000).default(freeAttempts).describe('Attempts allowed before the first lock (per account counted before the password check; a success resets the count; per address only failures count).'),
       baseLockMs: z.number().int().min(1).default(1_000).describe('Length of the first lock; each further failure doubles it.'),
       maxLockMs: z.number().int().min(1).default(15 * 60_000).describe('Longest lock.'),
       windowMs: z.number().int().min(1_000).default(60 * 60_000).describe('Failures are counted over this window.'),
