@@ -242,7 +242,7 @@ describe('API key hashing', () => {
     const { service, store } = fixture()
     const { key } = await service.create({ owner: 'u', name: 'CI' })
     const real = await store.inner.findByHash(hashApiKey(key))
-    store.findByHash = async () => (real === undefined ? undefined : { ...real, hash: `${real.hash.slice(0, -1)}A` })
+    store.findByHash = async () => (real === undefined ? undefined : { ...real, hash: `${real.hash.slice(0, -1)}${real.hash.endsWith('A') ? 'B' : 'A'}` })
     await rejectsWith(service.verify(key), 'ERR_AUTH_API_KEY_INVALID', 'unknown')
   })
 })
@@ -400,12 +400,14 @@ describe('ApiKeyService as the auth plugin\'s ApiKeyAuthenticator', () => {
     const authenticator: ApiKeyAuthenticator = service
     const { key, record } = await service.create({ owner: 'user-1', name: 'n', scopes: ['playlist:write'], rateLimitPolicy: 'gold' })
     assert.equal(authenticator.looksLikeKey(key), true)
-    assert.equal(authenticator.looksLikeKey(`${key.slice(0, -1)}x`), true, 'a typo still goes to the API-key path, to fail there as malformed')
+    // A typo: the last character changed (to one it is not, or the key would be unchanged).
+    const typo = `${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}`
+    assert.equal(authenticator.looksLikeKey(typo), true, 'a typo still goes to the API-key path, to fail there as malformed')
     assert.equal(authenticator.looksLikeKey('eyJhbGciOiJIUzI1NiJ9.e30.sig'), false)
     assert.equal(authenticator.looksLikeKey(key.replace('bb_live_', 'bb_test_')), false)
     const authenticated = await authenticator.authenticate(key)
     assert.deepEqual([authenticated.id, authenticated.owner, [...authenticated.scopes], authenticated.rateLimitPolicy], [record.id, 'user-1', ['playlist:write'], 'gold'])
-    await rejectsWith(authenticator.authenticate(`${key.slice(0, -1)}x`), 'ERR_AUTH_API_KEY_MALFORMED')
+    await rejectsWith(authenticator.authenticate(typo), 'ERR_AUTH_API_KEY_MALFORMED')
   })
 })
 
