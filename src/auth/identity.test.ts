@@ -358,6 +358,27 @@ describe('token service', () => {
     assert.ok(stepped.expires_in <= 60)
   })
 
+  it('revokes the access tokens of a sign-in with its refresh family: on reuse of a spent refresh token, and on logout', async () => {
+    const { service, identity } = await setup()
+    const claimsOf = async (token: string) => (await identity.verifier.verify(token)).payload
+    const check = async (token: string) => {
+      const p = await claimsOf(token)
+      await identity.revocations.assertNotRevoked({ jti: p.jti, sub: p.sub, iat: p.iat, sid: p.sid as string })
+    }
+    const a = await service.passwordGrant({ username: 'ada@example.com', password: 'ada-password' })
+    const b = await service.refreshGrant(a.refresh_token)
+    assert.equal((await claimsOf(a.access_token)).sid, (await claimsOf(b.access_token)).sid)
+    const other = await service.passwordGrant({ username: 'ada@example.com', password: 'ada-password' })
+    await rejectsWith(service.refreshGrant(a.refresh_token), 'ERR_AUTH_REFRESH_TOKEN_REUSED')
+    await rejectsWith(check(a.access_token), 'ERR_AUTH_TOKEN_REVOKED')
+    await rejectsWith(check(b.access_token), 'ERR_AUTH_TOKEN_REVOKED')
+    await check(other.access_token)
+    const otherPayload = await claimsOf(other.access_token)
+    const next = await service.refreshGrant(other.refresh_token)
+    await service.logout({ sub: 'u1', jti: otherPayload.jti, exp: otherPayload.exp }, next.refresh_token)
+    await rejectsWith(check(next.access_token), 'ERR_AUTH_TOKEN_REVOKED')
+  })
+
   it('signs an account out everywhere: every token issued until now dies, later sign-ins work', async () => {
     const { service, identity, t } = await setup()
     const a = await service.passwordGrant({ username: 'ada@example.com', password: 'ada-password' })

@@ -87,7 +87,7 @@ export async function createIdentity(options: AuthOptions, deps: IdentityDepende
   const refreshTtlMs = jwt.refreshTokenExpireDays * 86_400_000
   const familyTtlMs = Math.max(refreshTtlMs, jwt.refreshFamilyExpireDays * 86_400_000)
   const revocations = new RevocationList({ store: kv, cacheMs: options.revocation.cacheMs, timeoutMs: options.revocation.timeoutMs, clockSkewS: jwt.clockSkewS, subjectRevocationTtlMs: familyTtlMs, now })
-  const refreshTokens = new RefreshTokenStore({ store: kv, revocations, ttlMs: refreshTtlMs, familyTtlMs, now, ...(deps.securityEvents === undefined ? {} : { securityEvents: deps.securityEvents }) })
+  const refreshTokens = new RefreshTokenStore({ store: kv, revocations, ttlMs: refreshTtlMs, familyTtlMs, accessTokenTtlMs: jwt.accessTokenExpireMinutes * 60_000, now, ...(deps.securityEvents === undefined ? {} : { securityEvents: deps.securityEvents }) })
   const throttle = new LoginThrottle({ store: kv, account: options.lockout.account, ip: options.lockout.ip, now, ...(deps.securityEvents === undefined ? {} : { securityEvents: deps.securityEvents }) })
   const hasher = new PasswordHasher({ scrypt: { logN: options.passwords.scryptLogN, r: options.passwords.scryptR, p: options.passwords.scryptP }, minLength: options.passwords.minLength })
   const rbac = new Rbac(options.roles)

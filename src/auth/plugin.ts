@@ -252,7 +252,7 @@ export const authPlugin = fp<AuthPluginOptions>(
         return
       }
       const claims = verified.payload
-      const token = { jti: claims.jti, sub: claims.sub, iat: claims.iat }
+      const token = { jti: claims.jti, sub: claims.sub, iat: claims.iat, sid: typeof claims.sid === 'string' ? claims.sid : undefined }
       const known = revocations.cachedRevoked(token)
       if (known === false) {
         done(admit(request, identity, plan))

@@ -17,6 +17,8 @@ export interface RefreshTokenStoreOptions {
   prefix?: string
   /** Store calls slower than this fail (default 1000 ms). */
   timeoutMs?: number
+  /** The longest access-token life: how long a revoked family's access tokens stay denied (default 24 h). */
+  accessTokenTtlMs?: number
   securityEvents?: SecurityEventSink
   now?: () => number
 }
@@ -69,6 +71,7 @@ export class RefreshTokenStore {
   readonly #familyTtlMs: number
   readonly #prefix: string
   readonly #timeoutMs: number
+  readonly #accessTtlMs: number
   readonly #events: SecurityEventSink | undefined
   readonly #now: () => number
 
@@ -85,6 +88,7 @@ export class RefreshTokenStore {
     this.#familyTtlMs = familyTtlMs
     this.#prefix = options.prefix ?? 'bb:rt:'
     this.#timeoutMs = timeoutMs
+    this.#accessTtlMs = options.accessTokenTtlMs ?? 86_400_000
     this.#events = options.securityEvents
     this.#now = options.now ?? Date.now
   }
@@ -145,9 +149,13 @@ export class RefreshTokenStore {
     if (grant !== undefined && (owner === undefined || grant.userId === owner)) await this.revokeFamily(grant.familyId, grant.familyExpiresAt)
   }
 
-  /** Revokes every token of one family. */
+  /**
+   * Revokes every token of one family: its refresh tokens, and (with a revocation list) the
+   * access tokens issued from it, which carry the family as `sid`.
+   */
   async revokeFamily(familyId: string, familyExpiresAt = this.#now() + this.#familyTtlMs): Promise<void> {
     await this.#call(this.#store.set(`${this.#prefix}f:${familyId}`, '1', Math.max(1, familyExpiresAt - this.#now())))
+    await this.#revocations?.revokeSession(familyId, this.#accessTtlMs)
   }
 
   async #live(token: string): Promise<RefreshGrant> {

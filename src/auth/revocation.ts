@@ -32,6 +32,8 @@ export interface RevocationListOptions {
 /** What identifies one access token for revocation. */
 export interface RevocableToken {
   readonly jti?: string | undefined
+  /** The sign-in the token belongs to (`sid`): revoked with its refresh-token family. */
+  readonly sid?: string | undefined
   readonly sub?: string | undefined
   /** Issued at, in seconds (JWT `iat`). */
   readonly iat?: number | undefined
@@ -101,6 +103,16 @@ export class RevocationList {
     await this.#store.set(`${this.#prefix}j:${id}`, '1', ttlMs)
   }
 
+  /**
+   * Revokes every access token of one sign-in (`sid`, the refresh-token family): on logout and
+   * when a refresh token is reused. Kept for `ttlMs` (the longest access-token life plus skew).
+   */
+  async revokeSession(sid: string, ttlMs: number): Promise<void> {
+    const id = storeId(sid)
+    this.#cache?.set(`f:${id}`, { value: 1 })
+    await this.#store.set(`${this.#prefix}f:${id}`, '1', Math.max(1_000, Math.ceil(ttlMs + this.#skewMs)))
+  }
+
   /** Revokes every token of `sub` issued before `atMs` (default now): "sign out everywhere". */
   async revokeSubject(sub: string, atMs = this.#now()): Promise<void> {
     const id = storeId(sub)
@@ -134,6 +146,11 @@ export class RevocationList {
       if (j === undefined) known = false
       else if (j.value !== 0) return true
     }
+    if (token.sid !== undefined) {
+      const f = this.#cache.get(`f:${storeId(token.sid)}`)
+      if (f === undefined) known = false
+      else if (f.value !== 0) return true
+    }
     if (token.sub !== undefined) {
       const s = this.#cache.get(`s:${storeId(token.sub)}`)
       if (s === undefined) known = false
@@ -147,16 +164,18 @@ export class RevocationList {
     this.stats.checks++
     let jtiRevoked: number
     let cutoff: number
+    let sessionRevoked: number
     try {
-      ;[jtiRevoked, cutoff] = await Promise.all([
+      ;[jtiRevoked, cutoff, sessionRevoked] = await Promise.all([
         token.jti === undefined || token.jti === '' ? 0 : this.#read(`j:${storeId(token.jti)}`),
         token.sub === undefined || token.sub === '' ? 0 : this.#read(`s:${storeId(token.sub)}`),
+        token.sid === undefined || token.sid === '' ? 0 : this.#read(`f:${storeId(token.sid)}`),
       ])
     } catch (err) {
       this.stats.failClosed++
       throw err
     }
-    if (jtiRevoked !== 0 || issuedBefore(token.iat, cutoff)) {
+    if (jtiRevoked !== 0 || sessionRevoked !== 0 || issuedBefore(token.iat, cutoff)) {
       this.stats.revoked++
       throw new BackbeatError('ERR_AUTH_TOKEN_REVOKED')
     }

@@ -29,6 +29,8 @@ export interface AccessTokenClaims {
   readonly authTime?: number
   /** Epoch seconds of the last MFA, for step-up checks. */
   readonly mfaTime?: number
+  /** The sign-in (refresh-token family) the token belongs to (OIDC `sid`): revoking it revokes the token. */
+  readonly sid?: string
 }
 
 /** A freshly signed access token and its RFC 6749 response fields. */
@@ -119,6 +121,7 @@ export class AccessTokenIssuer {
     if (claims.amr !== undefined) payload.amr = [...claims.amr]
     if (claims.authTime !== undefined) payload.auth_time = claims.authTime
     if (claims.mfaTime !== undefined) payload.mfa_time = claims.mfaTime
+    if (claims.sid !== undefined) payload.sid = claims.sid
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: this.alg, typ: 'at+jwt', ...(this.kid === undefined ? {} : { kid: this.kid }) })
       .setIssuer(this.issuer)

@@ -133,7 +133,7 @@ export class TokenService {
     const authTime = this.#now()
     const scope = this.#scopeFor(account, credentials.scope === undefined || credentials.scope.trim() === '' ? undefined : credentials.scope)
     const refresh = await this.#o.refreshTokens.issue({ userId: account.id, scope, amr, authTime })
-    return this.#respond(account, scope, amr, authTime, refresh.token)
+    return this.#respond(account, scope, amr, authTime, refresh.token, refresh.grant.familyId)
   }
 
   /**
@@ -148,7 +148,7 @@ export class TokenService {
     const authTime = this.#now()
     const scope = this.#scopeFor(account, undefined)
     const refresh = await this.#o.refreshTokens.issue({ userId: account.id, scope, amr, authTime })
-    return this.#respond(account, scope, amr, authTime, refresh.token)
+    return this.#respond(account, scope, amr, authTime, refresh.token, refresh.grant.familyId)
   }
 
   async refreshGrant(refreshToken: string, context: GrantContext = {}): Promise<TokenResponse> {
@@ -161,7 +161,7 @@ export class TokenService {
     }
     // Narrowed to what the roles still allow: a demotion takes effect at the next refresh.
     const scope = this.#scopeFor(account, grant.scope)
-    return this.#respond(account, scope, grant.amr, grant.authTime, next.token)
+    return this.#respond(account, scope, grant.amr, grant.authTime, next.token, grant.familyId)
   }
 
   /** Issues a fresh access token with `mfa_time` now, after the caller passed a second factor (step-up). */
@@ -169,7 +169,7 @@ export class TokenService {
     userId: string,
     code: string,
     context: GrantContext = {},
-    presented: { exp?: number | undefined; scope?: string | undefined; authTime?: number | undefined } = {},
+    presented: { exp?: number | undefined; scope?: string | undefined; authTime?: number | undefined; sid?: string | undefined } = {},
   ): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }> {
     const account = await this.#o.accounts.findById(userId)
     if (account?.mfaEnrolled !== true || this.#o.secondFactor === undefined) throw new BackbeatError('ERR_AUTH_MFA_NOT_ENROLLED')
@@ -190,7 +190,7 @@ export class TokenService {
     // The new token never outlives, nor outreaches, the one it was asked with: a step-up adds a
     // fresh second factor, not time or rights.
     const issued = await this.#o.issuer.issue(
-      { sub: account.id, scope: this.#scopeFor(account, presented.scope ?? ''), roles: account.roles, amr: ['pwd', 'otp'], authTime: presented.authTime ?? Math.floor(now / 1000), mfaTime: Math.floor(now / 1000) },
+      { sub: account.id, scope: this.#scopeFor(account, presented.scope ?? ''), roles: account.roles, amr: ['pwd', 'otp'], authTime: presented.authTime ?? Math.floor(now / 1000), mfaTime: Math.floor(now / 1000), ...(presented.sid === undefined ? {} : { sid: presented.sid }) },
       presented.exp === undefined ? {} : { notAfter: presented.exp },
     )
     return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn }
@@ -214,9 +214,9 @@ export class TokenService {
     await this.#o.sessions?.revokeAllForUser(userId)
   }
 
-  async #respond(account: Account, scope: string, amr: readonly string[], authTimeMs: number, refreshToken: string): Promise<TokenResponse> {
+  async #respond(account: Account, scope: string, amr: readonly string[], authTimeMs: number, refreshToken: string, sid: string): Promise<TokenResponse> {
     const authTime = Math.floor(authTimeMs / 1000)
-    const issued = await this.#o.issuer.issue({ sub: account.id, scope, roles: account.roles, amr, authTime, ...(amr.includes('otp') ? { mfaTime: authTime } : {}) })
+    const issued = await this.#o.issuer.issue({ sub: account.id, scope, roles: account.roles, amr, authTime, sid, ...(amr.includes('otp') ? { mfaTime: authTime } : {}) })
     return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, refresh_token: refreshToken, scope }
   }
 

@@ -90,7 +90,7 @@ export function mfaRoutes(app: FastifyInstance, { mfa, tokens, stepUpMaxAgeS }: 
     },
     async (request, reply) => {
       const { claims } = request.auth as AuthIdentity
-      const presented = { exp: claims.exp, scope: typeof claims.scope === 'string' ? claims.scope : '', authTime: typeof claims.auth_time === 'number' ? claims.auth_time : undefined }
+      const presented = { exp: claims.exp, scope: typeof claims.scope === 'string' ? claims.scope : '', authTime: typeof claims.auth_time === 'number' ? claims.auth_time : undefined, sid: typeof claims.sid === 'string' ? claims.sid : undefined }
       return reply.header('cache-control', 'no-store').send(await tokens.stepUp(subjectOf(request), request.body.code, { clientIp: request.ip, requestId: request.id }, presented))
     },
   )
