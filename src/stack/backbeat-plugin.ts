@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { BackbeatConfig } from '../config/index.ts'
 import { SecurityEventLog, type BackbeatError, type SecurityEvent } from '../core/index.ts'
 import { corsPlugin } from '../cors/index.ts'
@@ -117,53 +117,7 @@ export const backbeat = fp<BackbeatPluginOptions>(
         registry.register(name, check, { critical: false })
       },
     })
-    let identity: Identity | null = null
-    let apiKeyService: ApiKeyService | null = null
-    if (config.auth.enabled) {
-      identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, logger: app.log }))
-      const remoteJwks = identity.remoteJwks
-      if (remoteJwks !== undefined) {
-        registry.register('jwks', remoteJwks.healthCheck, { critical: false, componentType: 'component' })
-        app.addHook('onClose', () => remoteJwks.close())
-      }
-      // Sessions first: their hook loads the cookie's session, which the auth hook then admits.
-      const sessions = new SessionManager({
-        store: options.redis === undefined ? new MemorySessionStore() : new RedisSessionStore(options.redis),
-        idleTimeoutMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
-        absoluteTimeoutMs: config.auth.sessions.absoluteTimeoutHours * 3_600_000,
-      })
-      let csrfSecret = config.auth.sessions.csrfSecret
-      if (csrfSecret === undefined) {
-        csrfSecret = randomBytes(32).toString('base64url')
-        if (options.redis !== undefined) app.log.warn('auth: no BACKBEAT_CSRF_SECRET configured; CSRF tokens from this instance are refused by the others sharing its sessions')
-      }
-      await app.register(sessionPlugin, {
-        manager: sessions,
-        secure: config.auth.sessions.cookieSecure,
-        sameSite: config.auth.sessions.sameSite,
-        csrf: { secret: csrfSecret },
-        credentialHeaders: ['authorization', config.auth.apiKeys.header],
-        securityEvents,
-      })
-      if (options.apiKeys === undefined && options.sql !== undefined) {
-        const store = new SqlApiKeyStore(options.sql)
-        await store.migrate()
-        const service = new ApiKeyService({ store, prefix: config.auth.apiKeys.prefix, pepper: config.auth.apiKeys.pepper, logger: app.log, onSecurityEvent: securityEvents })
-        app.addHook('onClose', () => service.close())
-        apiKeyService = service
-      }
-      const apiKeys = options.apiKeys ?? apiKeyService ?? undefined
-      await app.register(authPlugin, {
-        verifier: identity.verifier,
-        revocations: identity.revocations,
-        rbac: identity.rbac,
-        realm: config.auth.realm,
-        apiKeyHeader: config.auth.apiKeys.header,
-        mfaEnforcedRoles: config.auth.mfa.enforcedRoles,
-        ...(apiKeys === undefined ? {} : { apiKeys }),
-        sessionIdentity: options.sessionIdentity ?? sessionIdentity,
-      })
-    }
+    const { identity, apiKeyService } = config.auth.enabled ? await registerIdentity(app, options, securityEvents, registry) : { identity: null, apiKeyService: null }
     // Asymmetric signing keys are published, so other services verify our tokens offline.
     const publicJwk = identity?.issuer.publicJwk
     if (publicJwk !== undefined) {
@@ -186,3 +140,63 @@ export const backbeat = fp<BackbeatPluginOptions>(
   },
   { name: 'backbeat', fastify: '5.x' },
 )
+
+/**
+ * Step 7 of the order: the identity engines (built from `config.auth` unless given), the
+ * session plugin (its hook loads the cookie's session first), API keys on the SQL store
+ * (migrated at start), then the auth plugin that admits a bearer token, an API key or that
+ * session. A remote JWKS joins `/health` as a non-critical check.
+ */
+async function registerIdentity(
+  app: FastifyInstance,
+  options: BackbeatPluginOptions,
+  securityEvents: (event: SecurityEvent) => void,
+  registry: HealthRegistry,
+): Promise<{ identity: Identity; apiKeyService: ApiKeyService | null }> {
+  const { config } = options
+  const identity = options.identity ?? (await createIdentity(config.auth, { ...(options.kv === undefined ? {} : { kv: options.kv }), securityEvents, logger: app.log }))
+  const remoteJwks = identity.remoteJwks
+  if (remoteJwks !== undefined) {
+    registry.register('jwks', remoteJwks.healthCheck, { critical: false, componentType: 'component' })
+    app.addHook('onClose', () => remoteJwks.close())
+  }
+  const sessions = new SessionManager({
+    store: options.redis === undefined ? new MemorySessionStore() : new RedisSessionStore(options.redis),
+    idleTimeoutMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
+    absoluteTimeoutMs: config.auth.sessions.absoluteTimeoutHours * 3_600_000,
+  })
+  let csrfSecret = config.auth.sessions.csrfSecret
+  if (csrfSecret === undefined) {
+    // Production with shared sessions never gets here (the config schema requires the secret).
+    csrfSecret = randomBytes(32).toString('base64url')
+    if (options.redis !== undefined) app.log.warn('auth: no BACKBEAT_CSRF_SECRET configured; CSRF tokens from this instance are refused by the others sharing its sessions')
+  }
+  await app.register(sessionPlugin, {
+    manager: sessions,
+    secure: config.auth.sessions.cookieSecure,
+    sameSite: config.auth.sessions.sameSite,
+    csrf: { secret: csrfSecret },
+    credentialHeaders: ['authorization', config.auth.apiKeys.header],
+    securityEvents,
+  })
+  let apiKeyService: ApiKeyService | null = null
+  if (options.apiKeys === undefined && options.sql !== undefined) {
+    const store = new SqlApiKeyStore(options.sql)
+    await store.migrate()
+    const service = new ApiKeyService({ store, prefix: config.auth.apiKeys.prefix, pepper: config.auth.apiKeys.pepper, logger: app.log, onSecurityEvent: securityEvents })
+    app.addHook('onClose', () => service.close())
+    apiKeyService = service
+  }
+  const apiKeys = options.apiKeys ?? apiKeyService ?? undefined
+  await app.register(authPlugin, {
+    verifier: identity.verifier,
+    revocations: identity.revocations,
+    rbac: identity.rbac,
+    realm: config.auth.realm,
+    apiKeyHeader: config.auth.apiKeys.header,
+    mfaEnforcedRoles: config.auth.mfa.enforcedRoles,
+    ...(apiKeys === undefined ? {} : { apiKeys }),
+    sessionIdentity: options.sessionIdentity ?? sessionIdentity,
+  })
+  return { identity, apiKeyService }
+}
