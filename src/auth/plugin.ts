@@ -181,6 +181,17 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
     })
 
+    /** Whether the identity holds an MFA-enforced role, directly or through the hierarchy; once per identity. */
+    const enforcedFor = new WeakMap<AuthIdentity, boolean>()
+    const mustUseMfa = (identity: AuthIdentity): boolean => {
+      let must = enforcedFor.get(identity)
+      if (must === undefined) {
+        must = [...enforced].some((role) => (rbac === undefined ? identity.roles.has(role) : rbac.hasRole(identity.roles, role)))
+        enforcedFor.set(identity, must)
+      }
+      return must
+    }
+
     /** Checks what the route requires of an identity and sets it on the request, or returns why it may not pass. */
     const admit = (request: FastifyRequest, identity: AuthIdentity, plan: RoutePlan): BackbeatError | undefined => {
       if (!plan.methods.has(identity.method)) {
@@ -203,7 +214,7 @@ export const authPlugin = fp<AuthPluginOptions>(
           return new BackbeatError('ERR_AUTH_ROLE_REQUIRED', { params: { role: plan.roles.join(' or ') } })
         }
       }
-      if (enforced.size > 0 && !plan.allowUnenrolled && identity.method !== 'api_key' && !hasMfa(identity) && [...identity.roles].some((r) => enforced.has(r) || (rbac !== undefined && [...enforced].some((e) => rbac.hasRole([r], e))))) {
+      if (enforced.size > 0 && !plan.allowUnenrolled && identity.method !== 'api_key' && !hasMfa(identity) && mustUseMfa(identity)) {
         return new BackbeatError('ERR_AUTH_MFA_ENROLLMENT_REQUIRED')
       }
       if (plan.mfaMaxAgeS !== undefined) {
