@@ -1,0 +1,14 @@
+/**
+ * Caching (in progress, issue 5). So far: the tier interface (`CacheStore`) with its memory,
+ * Redis and Memcached implementations and the binary entry envelope of the remote tiers. The
+ * tiered engine (read-through, tags, coherence, stampede protection, grace) and the RFC 9111
+ * response cache follow.
+ */
+export type { CacheEntry, CacheStore } from './store.ts'
+export { MemoryCacheStore } from './memory-store.ts'
+export type { MemoryCacheStoreOptions } from './memory-store.ts'
+export { RedisCacheStore } from './redis-store.ts'
+export type { RedisCacheStoreOptions } from './redis-store.ts'
+export { MemcachedCacheStore } from './memcached-store.ts'
+export type { MemcachedCacheStoreOptions } from './memcached-store.ts'
+export { encodeCacheEntry, decodeCacheEntry, CACHE_ENTRY_FORMAT } from './entry-codec.ts'
