@@ -1,8 +1,9 @@
 /**
  * Caching (in progress, issue 5). So far: the tier interface (`CacheStore`) with its memory,
- * Redis and Memcached implementations and the binary entry envelope of the remote tiers. The
- * tiered engine (read-through, tags, coherence, stampede protection, grace) and the RFC 9111
- * response cache follow.
+ * Redis and Memcached implementations and the binary entry envelope of the remote tiers; the
+ * value codec (MessagePack or JSON, zstd/brotli/gzip above a threshold, optional AES-256-GCM
+ * bound to the key) and key validation. The tiered engine (read-through, tags, coherence,
+ * stampede protection, grace) and the RFC 9111 response cache follow.
  */
 export type { CacheEntry, CacheStore } from './store.ts'
 export { MemoryCacheStore } from './memory-store.ts'
@@ -12,3 +13,6 @@ export type { RedisCacheStoreOptions } from './redis-store.ts'
 export { MemcachedCacheStore } from './memcached-store.ts'
 export type { MemcachedCacheStoreOptions } from './memcached-store.ts'
 export { encodeCacheEntry, decodeCacheEntry, CACHE_ENTRY_FORMAT } from './entry-codec.ts'
+export { ValueCodec, aesGcmCipher } from './value-codec.ts'
+export type { ValueCodecOptions, ValueCipher, AesGcmCipher, DecodeResult, ValueFormat, ValueCompression } from './value-codec.ts'
+export { cacheKey, tagKey, MAX_KEY_CHARS, MAX_LITERAL_KEY_BYTES } from './keys.ts'
