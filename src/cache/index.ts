@@ -2,8 +2,10 @@
  * Caching (in progress, issue 5). So far: the tier interface (`CacheStore`) with its memory,
  * Redis and Memcached implementations and the binary entry envelope of the remote tiers; the
  * value codec (MessagePack or JSON, zstd/brotli/gzip above a threshold, optional AES-256-GCM
- * bound to the key) and key validation. The tiered engine (read-through, tags, coherence,
- * stampede protection, grace) and the RFC 9111 response cache follow.
+ * bound to the key) and key validation; `TieredCache`: L1 of decoded values over remote tiers,
+ * read-through with backfill, single-flight, tags by invalidation time, grace (stale while
+ * revalidating, stale if error, soft and hard loader timeouts) and a circuit breaker per
+ * tier. The coherence bus, cross-instance leases and the RFC 9111 response cache follow.
  */
 export type { CacheEntry, CacheStore } from './store.ts'
 export { MemoryCacheStore } from './memory-store.ts'
@@ -16,3 +18,5 @@ export { encodeCacheEntry, decodeCacheEntry, CACHE_ENTRY_FORMAT } from './entry-
 export { ValueCodec, aesGcmCipher } from './value-codec.ts'
 export type { ValueCodecOptions, ValueCipher, AesGcmCipher, DecodeResult, ValueFormat, ValueCompression } from './value-codec.ts'
 export { cacheKey, tagKey, MAX_KEY_CHARS, MAX_LITERAL_KEY_BYTES } from './keys.ts'
+export { TieredCache, MemoryTagStore, KeyValueTagStore, estimateSize } from './tiered-cache.ts'
+export type { TieredCacheOptions, TagInvalidationStore, CacheEvent, CacheEventTier, CacheSetOptions, GetOrSetOptions, Loader, LoaderContext } from './tiered-cache.ts'

@@ -1,0 +1,538 @@
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, it } from 'node:test'
+import { BackbeatError, ConfigError } from '../core/index.ts'
+import { MemoryKeyValueStore } from '../stores/index.ts'
+import { MemoryCacheStore } from './memory-store.ts'
+import type { CacheEntry, CacheStore } from './store.ts'
+import { estimateSize, KeyValueTagStore, MemoryTagStore, TieredCache, type CacheEvent, type TieredCacheOptions } from './tiered-cache.ts'
+import { ValueCodec } from './value-codec.ts'
+
+const T0 = 1_800_000_000_000
+
+interface Harness {
+  cache: TieredCache
+  l2: MemoryCacheStore
+  l3: MemoryCacheStore
+  events: CacheEvent[]
+  advance: (ms: number) => void
+  now: () => number
+}
+
+function clock(): { now: () => number; advance: (ms: number) => void } {
+  let now = T0
+  return {
+    now: () => now,
+    advance: (ms) => {
+      now += ms
+    },
+  }
+}
+
+function harness(overrides: Partial<TieredCacheOptions> = {}, time = clock()): Harness {
+  const l2 = new MemoryCacheStore({ now: time.now })
+  const l3 = new MemoryCacheStore({ now: time.now })
+  const events: CacheEvent[] = []
+  const cache = new TieredCache({ namespace: 'test', tiers: [l2, l3], now: time.now, jitter: 0, onEvent: (e) => events.push(e), ...overrides })
+  return { cache, l2, l3, events, ...time }
+}
+
+/** A loader that counts its calls and returns `value` (or the call number). */
+function counting<T>(value?: T): { load: () => Promise<T | number>; calls: () => number } {
+  let calls = 0
+  return {
+    load: () => {
+      calls += 1
+      return Promise.resolve(value ?? calls)
+    },
+    calls: () => calls,
+  }
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: Error) => void } {
+  let resolve!: (value: T) => void
+  let reject!: (err: Error) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/** A remote tier that fails every call (throws) or never answers (hangs), counting calls. */
+function brokenStore(mode: 'throw' | 'hang'): CacheStore & { calls: number } {
+  const store = {
+    kind: 'broken',
+    calls: 0,
+    fail<T>(): Promise<T> {
+      store.calls += 1
+      return mode === 'throw' ? Promise.reject(new Error('connection refused')) : new Promise<T>(() => undefined)
+    },
+    get: () => store.fail<CacheEntry | undefined>(),
+    getMany: () => store.fail<Array<CacheEntry | undefined>>(),
+    set: () => store.fail<undefined>(),
+    delete: () => store.fail<boolean>(),
+    deletePrefix: () => store.fail<number>(),
+    close: () => Promise.resolve(),
+  }
+  return store
+}
+
+const kinds = (events: readonly CacheEvent[], tier: string): string[] => events.filter((e) => e.tier === tier).map((e) => e.kind)
+
+describe('TieredCache read-through', () => {
+  it('loads on a miss, writes every tier, then answers from L1 without calling the loader', async () => {
+    const h = harness()
+    const loader = counting({ id: 'a1', title: 'Kind of Blue' })
+    assert.deepEqual(await h.cache.getOrSet('album:a1', loader.load), { id: 'a1', title: 'Kind of Blue' })
+    assert.deepEqual(await h.cache.getOrSet('album:a1', loader.load), { id: 'a1', title: 'Kind of Blue' })
+    assert.equal(loader.calls(), 1)
+    assert.ok(await h.l2.get('test:album:a1'))
+    assert.ok(await h.l3.get('test:album:a1'))
+    assert.deepEqual(kinds(h.events, 'l1'), ['miss', 'set', 'hit'])
+  })
+
+  it('stores codec bytes in the remote tiers, bound to the full key', async () => {
+    const h = harness()
+    await h.cache.set('k', { n: 1 })
+    const stored = await h.l2.get('test:k')
+    assert.ok(stored)
+    const codec = new ValueCodec()
+    assert.deepEqual(codec.decode(stored.value, 'test:k'), { ok: true, value: { n: 1 } })
+  })
+
+  it('finds a value held only by L3 and backfills L2 and L1', async () => {
+    const time = clock()
+    const h = harness({}, time)
+    // Another instance that only shares L3 wrote the value.
+    const other = new TieredCache({ namespace: 'test', l1: false, tiers: [h.l3], now: time.now, jitter: 0 })
+    await other.set('track:t1', 'So What', { ttlS: 60 })
+    assert.equal(await h.l2.get('test:track:t1'), undefined)
+    const loader = counting('never')
+    assert.equal(await h.cache.getOrSet('track:t1', loader.load), 'So What')
+    assert.equal(loader.calls(), 0)
+    await h.cache.drain()
+    const backfilled = await h.l2.get('test:track:t1')
+    assert.ok(backfilled)
+    assert.equal(backfilled.freshUntil, T0 + 60_000, 'the backfill keeps the original expiry')
+    assert.deepEqual(kinds(h.events, 'l2'), ['miss', 'set'])
+    assert.deepEqual(kinds(h.events, 'l3'), ['hit'])
+    h.events.length = 0
+    assert.equal(await h.cache.get('track:t1'), 'So What')
+    assert.deepEqual(kinds(h.events, 'l1'), ['hit'])
+  })
+
+  it('prefers the upper remote tier when several hold the key', async () => {
+    const time = clock()
+    const h = harness({ l1: false }, time)
+    await new TieredCache({ namespace: 'test', l1: false, tiers: [h.l3], now: time.now }).set('k', 'from-l3')
+    await new TieredCache({ namespace: 'test', l1: false, tiers: [h.l2], now: time.now }).set('k', 'from-l2')
+    assert.equal(await h.cache.get('k'), 'from-l2')
+  })
+
+  it('reloads after the TTL when there is no grace', async () => {
+    const h = harness()
+    const loader = counting()
+    assert.equal(await h.cache.getOrSet('k', loader.load, { ttlS: 10 }), 1)
+    h.advance(9_999)
+    assert.equal(await h.cache.getOrSet('k', loader.load, { ttlS: 10 }), 1)
+    h.advance(1)
+    assert.equal(await h.cache.getOrSet('k', loader.load, { ttlS: 10 }), 2)
+  })
+
+  it('propagates a loader error when no stale value exists, and caches nothing', async () => {
+    const h = harness()
+    await assert.rejects(
+      h.cache.getOrSet('k', () => Promise.reject(new Error('db down'))),
+      /db down/,
+    )
+    assert.equal(await h.l2.get('test:k'), undefined)
+    assert.equal(await h.cache.getOrSet('k', () => 'ok'), 'ok')
+  })
+
+  it('rejects bad keys and tags with ERR_STORE_VALUE_REJECTED before calling the loader', async () => {
+    const h = harness()
+    const loader = counting()
+    await assert.rejects(h.cache.getOrSet('bad\nkey', loader.load), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED')
+    await assert.rejects(h.cache.getOrSet('k', loader.load, { tags: ['no spaces'] }), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED')
+    assert.equal(loader.calls(), 0)
+  })
+})
+
+describe('TieredCache TTL and jitter', () => {
+  it('keeps jittered freshness within ±jitter of the TTL and adds grace after it', async () => {
+    const h = harness({ jitter: 0.1, random: () => 0 })
+    await h.cache.set('low', 1, { ttlS: 100, graceS: 30 })
+    const low = await h.l2.get('test:low')
+    assert.equal(low?.freshUntil, T0 + 90_000)
+    assert.equal(low.staleUntil, T0 + 120_000)
+    const high = harness({ jitter: 0.1, random: () => 0.999_999 })
+    await high.cache.set('high', 1, { ttlS: 100 })
+    const entry = await high.l2.get('test:high')
+    assert.ok(entry && entry.freshUntil <= T0 + 110_000 && entry.freshUntil > T0 + 109_990)
+  })
+
+  it('spreads the expiry of keys written together', async () => {
+    const h = harness({ jitter: 0.1 })
+    const expiries = new Set<number>()
+    for (let i = 0; i < 100; i++) {
+      await h.cache.set(`k${i}`, i, { ttlS: 300 })
+      const entry = await h.l2.get(`test:k${i}`)
+      assert.ok(entry)
+      assert.ok(entry.freshUntil >= T0 + 270_000 && entry.freshUntil <= T0 + 330_000, `${entry.freshUntil - T0} out of bounds`)
+      expiries.add(entry.freshUntil)
+    }
+    assert.ok(expiries.size > 50, `only ${expiries.size} distinct expiries`)
+  })
+
+  it('refuses a non-positive per-call TTL', async () => {
+    const h = harness()
+    await assert.rejects(h.cache.set('k', 1, { ttlS: 0 }), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED')
+  })
+})
+
+describe('TieredCache single-flight', () => {
+  it('shares one loader call among 100 concurrent callers', async () => {
+    const h = harness()
+    const gate = deferred<string>()
+    let calls = 0
+    const loader = (): Promise<string> => {
+      calls += 1
+      return gate.promise
+    }
+    const all = Promise.all(Array.from({ length: 100 }, () => h.cache.getOrSet('hot', loader)))
+    await sleep(1)
+    gate.resolve('value')
+    const results = await all
+    assert.equal(calls, 1)
+    assert.ok(results.every((r) => r === 'value'))
+  })
+
+  it('shares the failure too, then lets the next call retry', async () => {
+    const h = harness()
+    let calls = 0
+    const failing = (): Promise<string> => {
+      calls += 1
+      return Promise.reject(new Error('boom'))
+    }
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => h.cache.getOrSet('k', failing)))
+    assert.equal(calls, 1)
+    assert.ok(results.every((r) => r.status === 'rejected'))
+    assert.equal(await h.cache.getOrSet('k', () => 'recovered'), 'recovered')
+  })
+})
+
+describe('TieredCache tags', () => {
+  it('voids entries of an invalidated tag on every tier and on another instance sharing the tag store', async () => {
+    const time = clock()
+    const tagStore = new MemoryTagStore()
+    const a = harness({ tagStore, tagCacheMs: 1_000 }, time)
+    const b = new TieredCache({ namespace: 'test', tiers: [a.l2, a.l3], now: time.now, tagStore, tagCacheMs: 1_000 })
+    await a.cache.set('album:a1', 'v1', { tags: ['album:a1', 'artist:miles'] })
+    assert.equal(await b.get('album:a1'), 'v1', 'b reads it through L2 into its own L1')
+    time.advance(10)
+    await a.cache.invalidateTags(['artist:miles'])
+    assert.equal(await a.cache.get('album:a1'), undefined, 'the invalidating instance sees it at once')
+    time.advance(1_000)
+    // b's L1 still holds the value; the tag time it fetches from the store voids it.
+    assert.equal(await b.get('album:a1'), undefined)
+    const loader = counting('v2')
+    assert.equal(await b.getOrSet('album:a1', loader.load, { tags: ['album:a1'] }), 'v2')
+    assert.equal(loader.calls(), 1)
+  })
+
+  it('leaves entries without the tag alone', async () => {
+    const h = harness()
+    await h.cache.set('a', 1, { tags: ['x'] })
+    await h.cache.set('b', 2, { tags: ['y'] })
+    h.advance(1)
+    await h.cache.invalidateTags(['x'])
+    assert.equal(await h.cache.get('a'), undefined)
+    assert.equal(await h.cache.get('b'), 2)
+  })
+
+  it('does not cache a load that an invalidation overtook', async () => {
+    const h = harness()
+    const gate = deferred<string>()
+    const pending = h.cache.getOrSet('k', () => gate.promise, { tags: ['t'] })
+    await sleep(1)
+    await h.cache.invalidateTags(['t'])
+    gate.resolve('old')
+    assert.equal(await pending, 'old', 'the caller still gets its answer')
+    h.advance(1)
+    assert.equal(await h.cache.get('k'), undefined)
+    assert.equal(await h.l2.get('test:k'), undefined)
+  })
+
+  it('carries invalidations through a KeyValueStore, and throws when the tag store is down', async () => {
+    const time = clock()
+    const kv = new MemoryKeyValueStore({ now: time.now })
+    const h = harness({ tagStore: new KeyValueTagStore(kv, { prefix: 'tags:' }), tagCacheMs: 0 }, time)
+    await h.cache.set('k', 1, { tags: ['t'] })
+    time.advance(1)
+    await h.cache.invalidateTags(['t'])
+    assert.equal(Number(await kv.get('tags:t')), T0 + 1)
+    assert.equal(await h.cache.get('k'), undefined)
+    const down = harness({ tagStore: { get: () => Promise.reject(new Error('redis down')), set: () => Promise.reject(new Error('redis down')) } })
+    await assert.rejects(down.cache.invalidateTags(['t']), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_DEPENDENCY_UNAVAILABLE')
+  })
+
+  it('serves tagged entries with the last known tag times while the tag store fails', async () => {
+    const h = harness({ tagStore: { get: () => Promise.reject(new Error('redis down')), set: () => Promise.resolve() }, tagCacheMs: 0 })
+    await h.cache.set('k', 'v', { tags: ['t'] })
+    assert.equal(await h.cache.get('k'), 'v')
+    assert.ok(h.events.some((e) => e.tier === 'tags' && e.kind === 'error'))
+  })
+})
+
+describe('TieredCache grace', () => {
+  it('serves a stale value at once and refreshes it with one background load (stale-while-revalidate)', async () => {
+    const h = harness()
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 60 })
+    h.advance(11_000)
+    const gate = deferred<string>()
+    let calls = 0
+    const loader = (): Promise<string> => {
+      calls += 1
+      return gate.promise
+    }
+    const served = await Promise.all(Array.from({ length: 5 }, () => h.cache.getOrSet('k', loader, { ttlS: 10, graceS: 60 })))
+    assert.deepEqual(served, ['old', 'old', 'old', 'old', 'old'])
+    assert.equal(calls, 1)
+    gate.resolve('new')
+    await h.cache.drain()
+    assert.equal(await h.cache.getOrSet('k', loader), 'new')
+    assert.equal((await h.l2.get('test:k'))?.freshUntil, T0 + 21_000)
+  })
+
+  it('keeps the stale value when the background refresh fails', async () => {
+    const h = harness()
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 60 })
+    h.advance(11_000)
+    assert.equal(await h.cache.getOrSet('k', () => Promise.reject(new Error('db down'))), 'old')
+    await h.cache.drain()
+    assert.equal(await h.cache.get('k', { allowStale: true }), 'old')
+    assert.equal(await h.cache.get('k'), undefined, 'get without allowStale ignores values in grace')
+    assert.ok(h.events.some((e) => e.tier === 'loader' && e.kind === 'error' && e.reason === 'db down'))
+  })
+
+  it('serves the stale value when the loader fails (stale-if-error)', async () => {
+    const h = harness({ staleWhileRevalidate: false })
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 60 })
+    h.advance(11_000)
+    assert.equal(await h.cache.getOrSet('k', () => Promise.reject(new Error('db down'))), 'old')
+    assert.equal(await h.cache.getOrSet('k', () => 'new'), 'new', 'without SWR a working loader answers in the foreground')
+  })
+
+  it('forgets the value past the grace period', async () => {
+    const h = harness()
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 5 })
+    h.advance(15_000)
+    await assert.rejects(h.cache.getOrSet('k', () => Promise.reject(new Error('db down'))), /db down/)
+  })
+})
+
+describe('TieredCache loader timeouts', () => {
+  it('serves the stale value once the soft timeout passes and caches the late result', async () => {
+    const h = harness({ staleWhileRevalidate: false, loaderSoftTimeoutMs: 10, loaderHardTimeoutMs: 2_000 })
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 60 })
+    h.advance(11_000)
+    const slow = async (): Promise<string> => {
+      await sleep(300)
+      return 'new'
+    }
+    const started = performance.now()
+    assert.equal(await h.cache.getOrSet('k', slow), 'old')
+    assert.ok(performance.now() - started < 250, 'answered at the soft timeout, not when the load finished')
+    await h.cache.drain()
+    assert.equal(await h.cache.get('k'), 'new')
+  })
+
+  it('waits past the soft timeout when there is no stale value', async () => {
+    const h = harness({ loaderSoftTimeoutMs: 5, loaderHardTimeoutMs: 2_000 })
+    assert.equal(
+      await h.cache.getOrSet('k', async () => {
+        await sleep(30)
+        return 'v'
+      }),
+      'v',
+    )
+  })
+
+  it('gives up at the hard timeout with ERR_DEPENDENCY_TIMEOUT and aborts the loader', async () => {
+    const h = harness({ loaderHardTimeoutMs: 20 })
+    let signal: AbortSignal | undefined
+    await assert.rejects(
+      h.cache.getOrSet('k', (ctx) => {
+        signal = ctx.signal
+        return new Promise<string>(() => undefined)
+      }),
+      (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_DEPENDENCY_TIMEOUT',
+    )
+    assert.equal(signal?.aborted, true)
+  })
+
+  it('serves the stale value when the hard timeout fires', async () => {
+    const h = harness({ staleWhileRevalidate: false, loaderHardTimeoutMs: 20 })
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 60 })
+    h.advance(11_000)
+    assert.equal(await h.cache.getOrSet('k', () => new Promise<string>(() => undefined)), 'old')
+  })
+})
+
+describe('TieredCache failure isolation', () => {
+  it('skips a hanging tier, opens its breaker, and still answers from the loader', async () => {
+    const time = clock()
+    const hanging = brokenStore('hang')
+    const l3 = new MemoryCacheStore({ now: time.now })
+    const events: CacheEvent[] = []
+    const cache = new TieredCache({ namespace: 'test', l1: false, tiers: [hanging, l3], now: time.now, tierTimeoutMs: 10, breaker: { failureThreshold: 2, halfOpenAfterMs: 60_000 }, onEvent: (e) => events.push(e) })
+    assert.equal(await cache.getOrSet('k', () => 'v'), 'v')
+    assert.equal(cache.breakerStates.l2, 'open', 'the get and the set timed out: two failures')
+    const callsWhenOpen = hanging.calls
+    assert.equal(await cache.get('k'), 'v', 'L3 answers while L2 is skipped')
+    await cache.set('k2', 'w')
+    await cache.delete('k2')
+    assert.equal(hanging.calls, callsWhenOpen, 'an open breaker stops calling the tier')
+    assert.ok(events.filter((e) => e.tier === 'l2' && e.kind === 'error').length >= 4)
+  })
+
+  it('answers every call when all tiers throw', async () => {
+    const cache = new TieredCache({ namespace: 'test', tiers: [brokenStore('throw'), brokenStore('throw')], jitter: 0 })
+    const loader = counting('v')
+    assert.equal(await cache.getOrSet('k', loader.load), 'v')
+    await cache.set('k2', 1)
+    await cache.delete('k2')
+    await cache.clear()
+    assert.equal(loader.calls(), 1)
+  })
+
+  it('returns but does not cache a value the codec refuses', async () => {
+    const h = harness({ codec: new ValueCodec({ maxValueBytes: 64 }) })
+    const loader = counting('x'.repeat(1_000))
+    assert.equal(await h.cache.getOrSet('big', loader.load), 'x'.repeat(1_000))
+    assert.equal(await h.l2.get('test:big'), undefined)
+    assert.equal(await h.cache.get('big'), undefined, 'not in L1 either')
+    await h.cache.getOrSet('big', loader.load)
+    assert.equal(loader.calls(), 2)
+    assert.ok(h.events.some((e) => e.tier === 'codec' && e.kind === 'error' && e.reason?.includes('64-byte limit') === true))
+  })
+
+  it('treats a corrupt remote value as a miss', async () => {
+    const h = harness({ l1: false })
+    await h.l2.set('test:k', { value: Uint8Array.of(0xff, 1, 2), createdAt: T0, freshUntil: T0 + 60_000, staleUntil: T0 + 60_000, tags: [] })
+    assert.equal(await h.cache.getOrSet('k', () => 'fresh'), 'fresh')
+    assert.ok(h.events.some((e) => e.tier === 'l2' && e.kind === 'error' && e.reason?.startsWith('unreadable entry') === true))
+  })
+
+  it('rejects a value copied to another key (the key is the AAD)', async () => {
+    const { aesGcmCipher } = await import('./value-codec.ts')
+    const codec = new ValueCodec({ cipher: aesGcmCipher({ 1: Buffer.alloc(32, 7) }, 1) })
+    const h = harness({ l1: false, codec })
+    await h.cache.set('tenant-a', 'secret')
+    const stolen = await h.l2.get('test:tenant-a')
+    assert.ok(stolen)
+    await h.l2.set('test:tenant-b', stolen)
+    await h.l3.delete('test:tenant-b')
+    assert.equal(await h.cache.get('tenant-b'), undefined)
+  })
+
+  it('survives a throwing metrics hook', async () => {
+    const cache = new TieredCache({
+      namespace: 'test',
+      tiers: [],
+      onEvent: () => {
+        throw new Error('metrics broke')
+      },
+    })
+    assert.equal(await cache.getOrSet('k', () => 1), 1)
+  })
+})
+
+describe('TieredCache delete, clear and L1', () => {
+  it('deletes a key from every tier', async () => {
+    const h = harness()
+    await h.cache.set('k', 1)
+    await h.cache.delete('k')
+    assert.equal(await h.l2.get('test:k'), undefined)
+    assert.equal(await h.l3.get('test:k'), undefined)
+    assert.equal(await h.cache.get('k'), undefined)
+  })
+
+  it('clears its namespace on every tier and nothing else', async () => {
+    const time = clock()
+    const h = harness({}, time)
+    const other = new TieredCache({ namespace: 'other', tiers: [h.l2, h.l3], now: time.now })
+    await h.cache.set('k', 1)
+    await other.set('k', 2)
+    await h.cache.clear()
+    assert.equal(await h.cache.get('k'), undefined)
+    assert.equal(await other.get('k'), 2)
+    assert.ok(await h.l3.get('other:k'))
+  })
+
+  it('evicts from L1 by bytes and reports it, keeping the remote copies', async () => {
+    const h = harness({ l1: { maxEntries: 1_000, maxBytes: 4_096 } })
+    for (let i = 0; i < 10; i++) await h.cache.set(`k${i}`, 'x'.repeat(1_000))
+    assert.ok(kinds(h.events, 'l1').includes('evict'))
+    h.events.length = 0
+    assert.equal(await h.cache.get('k0'), 'x'.repeat(1_000))
+    // Served from L2 and written back to L1 (which evicts another entry to make room).
+    assert.deepEqual(kinds(h.events, 'l1').filter((k) => k !== 'evict'), ['miss', 'set'])
+    assert.deepEqual(kinds(h.events, 'l2'), ['hit'])
+  })
+
+  it('estimates sizes of nested, cyclic and huge values without blowing up', () => {
+    assert.ok(estimateSize('abcd') > estimateSize('a'))
+    const cyclic: Record<string, unknown> = { a: [1, 2, 3] }
+    cyclic.self = cyclic
+    assert.ok(estimateSize(cyclic) > 0)
+    const huge = Array.from({ length: 50_000 }, (_, i) => ({ i }))
+    assert.ok(estimateSize(huge) > 50_000 * 32)
+  })
+})
+
+describe('TieredCache cached()', () => {
+  it('caches by the derived key and tags each call', async () => {
+    const h = harness()
+    let calls = 0
+    const album = h.cache.cached(
+      (id: string, locale: string) => {
+        calls += 1
+        return Promise.resolve({ id, locale })
+      },
+      { key: (id, locale) => `album:${id}:${locale}`, ttlS: 60, tags: (id) => [`album:${id}`] },
+    )
+    assert.deepEqual(await album('a1', 'en'), { id: 'a1', locale: 'en' })
+    assert.deepEqual(await album('a1', 'en'), { id: 'a1', locale: 'en' })
+    assert.deepEqual(await album('a1', 'fr'), { id: 'a1', locale: 'fr' })
+    assert.equal(calls, 2)
+    assert.deepEqual((await h.l2.get('test:album:a1:en'))?.tags, ['album:a1'])
+    h.advance(1)
+    await h.cache.invalidateTags(['album:a1'])
+    await album('a1', 'en')
+    assert.equal(calls, 3)
+  })
+})
+
+describe('TieredCache options', () => {
+  it('lists every invalid option by path', () => {
+    assert.throws(
+      () => new TieredCache({ namespace: 'Bad Name', tiers: [{} as CacheStore], jitter: 2, loaderSoftTimeoutMs: 500, loaderHardTimeoutMs: 100 }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        const paths = err.issues.map((i) => i.path)
+        for (const path of ['cache.namespace', 'cache.tiers.0', 'cache.jitter']) assert.ok(paths.includes(path), `${path} missing from ${paths.join(', ')}`)
+        return true
+      },
+    )
+    assert.throws(() => new TieredCache({ namespace: 'ok', loaderSoftTimeoutMs: 500, loaderHardTimeoutMs: 100 }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(
+        err.issues.map((i) => i.path),
+        ['cache.loaderSoftTimeoutMs'],
+      )
+      return true
+    })
+  })
+})
