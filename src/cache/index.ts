@@ -5,7 +5,9 @@
  * bound to the key) and key validation; `TieredCache`: L1 of decoded values over remote tiers,
  * read-through with backfill, single-flight, tags by invalidation time, grace (stale while
  * revalidating, stale if error, soft and hard loader timeouts) and a circuit breaker per
- * tier. The coherence bus, cross-instance leases and the RFC 9111 response cache follow.
+ * tier; the invalidation bus (Redis pub/sub with a retry queue and resync notices) and leases
+ * (SET NX PX) that the engine will use across instances. Wiring them into the engine and the
+ * RFC 9111 response cache follow.
  */
 export type { CacheEntry, CacheStore } from './store.ts'
 export { MemoryCacheStore } from './memory-store.ts'
@@ -20,3 +22,7 @@ export type { ValueCodecOptions, ValueCipher, AesGcmCipher, DecodeResult, ValueF
 export { cacheKey, tagKey, MAX_KEY_CHARS, MAX_LITERAL_KEY_BYTES } from './keys.ts'
 export { TieredCache, MemoryTagStore, KeyValueTagStore, estimateSize } from './tiered-cache.ts'
 export type { TieredCacheOptions, TagInvalidationStore, CacheEvent, CacheEventTier, CacheSetOptions, GetOrSetOptions, Loader, LoaderContext } from './tiered-cache.ts'
+export { MemoryInvalidationHub, MemoryInvalidationBus, RedisInvalidationBus } from './invalidation-bus.ts'
+export type { InvalidationBus, InvalidationBusStats, InvalidationHandler, InvalidationInput, InvalidationMessage, InvalidationNotice, ResyncNotice } from './invalidation-bus.ts'
+export { MemoryLease, RedisLease, MAX_LEASE_TTL_MS } from './lease.ts'
+export type { Lease } from './lease.ts'
