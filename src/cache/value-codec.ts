@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import * as zlib from 'node:zlib'
-import { Packr } from 'msgpackr'
+import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
 import { BackbeatError, ConfigError, parseOptions, type ConfigIssue } from '../core/index.ts'
 
@@ -61,10 +61,11 @@ const BROTLI_QUALITY = 4
  * authenticated encryption. The first byte records format, compression, encryption and a layout
  * version, so entries written with other settings (during a rolling deploy) still decode.
  *
- * Format rules. MessagePack (`msgpackr`, records off so any MessagePack reader can decode it)
- * keeps `Date`s, `Uint8Array`s, `undefined` properties, `NaN`/`Infinity` and 64-bit `BigInt`s;
- * `Map`s come back as plain objects and `Set`s as arrays; a nested function becomes
- * `undefined`. JSON turns `Date`s into ISO strings, drops `undefined` properties, turns
+ * Format rules. MessagePack (`@msgpack/msgpack`, the format's reference implementation for
+ * JavaScript: plain MessagePack any reader decodes) keeps `Date`s (timestamp extension),
+ * `Uint8Array`s and `NaN`/`Infinity`; drops `undefined` properties; rejects `BigInt`s and
+ * functions; and refuses to decode a `__proto__` key (such a value is a miss, never a
+ * polluted prototype). JSON turns `Date`s into ISO strings, drops `undefined` properties, turns
  * `NaN`/`Infinity` into `null`, and rejects functions, symbols and `BigInt`s anywhere.
  * Either format rejects a top-level `undefined` (it means "absent" to a cache).
  *
@@ -84,7 +85,9 @@ export class ValueCodec {
   readonly maxValueBytes: number
   readonly encrypted: boolean
   readonly #cipher: ValueCipher | undefined
-  readonly #packr = new Packr({ useRecords: false })
+  // `encode` of an Encoder instance returns a fresh copy; the instances are reused for speed.
+  readonly #encoder = new Encoder({ ignoreUndefined: true })
+  readonly #decoder = new Decoder()
 
   constructor(options: ValueCodecOptions = {}) {
     const parsed = parseOptions('cache.codec', codecSchema, options)
@@ -195,7 +198,7 @@ export class ValueCodec {
     if (formatCode === FORMAT_CODES.msgpack) {
       let value: unknown
       try {
-        value = this.#packr.unpack(payload)
+        value = this.#decoder.decode(payload)
       } catch {
         return { ok: false, reason: 'invalid MessagePack payload' }
       }
@@ -210,11 +213,9 @@ export class ValueCodec {
       throw rejected(`a ${typeof value} cannot be cached`)
     }
     try {
-      // msgpackr returns a view into a buffer it reuses on the next pack; `encode` copies it
-      // into the output (or compresses it) synchronously, before any other pack can run.
-      return this.#packr.pack(value)
+      return this.#encoder.encode(value)
     } catch (err) {
-      throw rejected('value is not serializable as MessagePack (circular, or an integer beyond 64 bits)', err)
+      throw rejected('value is not serializable as MessagePack (circular, a BigInt, a function or another unsupported object)', err)
     }
   }
 }
