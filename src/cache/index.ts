@@ -5,9 +5,9 @@
  * bound to the key) and key validation; `TieredCache`: L1 of decoded values over remote tiers,
  * read-through with backfill, single-flight, tags by invalidation time, grace (stale while
  * revalidating, stale if error, soft and hard loader timeouts) and a circuit breaker per
- * tier; the invalidation bus (Redis pub/sub with a retry queue and resync notices) and leases
- * (SET NX PX) that the engine will use across instances. Wiring them into the engine and the
- * RFC 9111 response cache follow.
+ * tier; across instances, the invalidation bus (Redis pub/sub with a retry queue and resync
+ * notices: a change on one instance drops the others' L1 copies) and leases (SET NX PX: one
+ * instance loads while the others serve stale or wait). The RFC 9111 response cache follows.
  */
 export type { CacheEntry, CacheStore } from './store.ts'
 export { MemoryCacheStore } from './memory-store.ts'

@@ -5,6 +5,8 @@ import { BackbeatError, ConfigError } from '../core/index.ts'
 import { MemoryKeyValueStore } from '../stores/index.ts'
 import { MemoryCacheStore } from './memory-store.ts'
 import type { CacheEntry, CacheStore } from './store.ts'
+import { MemoryInvalidationBus, MemoryInvalidationHub } from './invalidation-bus.ts'
+import { MemoryLease, type Lease } from './lease.ts'
 import { estimateSize, KeyValueTagStore, MemoryTagStore, TieredCache, type CacheEvent, type TieredCacheOptions } from './tiered-cache.ts'
 import { ValueCodec } from './value-codec.ts'
 
@@ -531,6 +533,203 @@ describe('TieredCache options', () => {
       assert.deepEqual(
         err.issues.map((i) => i.path),
         ['cache.loaderSoftTimeoutMs'],
+      )
+      return true
+    })
+  })
+})
+
+/** Two instances ("processes") sharing remote tiers, a tag store, a bus hub and a lease; each has its own L1. */
+function pair(overrides: Partial<TieredCacheOptions> = {}, time = clock()) {
+  const hub = new MemoryInvalidationHub()
+  const busA = new MemoryInvalidationBus(hub, { origin: 'a' })
+  const busB = new MemoryInvalidationBus(hub, { origin: 'b' })
+  const lease = new MemoryLease({ now: time.now })
+  const tagStore = new MemoryTagStore()
+  const l2 = new MemoryCacheStore({ now: time.now })
+  const l3 = new MemoryCacheStore({ now: time.now })
+  const events: CacheEvent[] = []
+  const base: TieredCacheOptions = {
+    namespace: 'test',
+    tiers: [l2, l3],
+    now: time.now,
+    jitter: 0,
+    tagStore,
+    tagCacheMs: 60_000,
+    lease: { lease, pollMs: 5, waitMs: 2_000 },
+    onEvent: (e) => events.push(e),
+  }
+  const a = new TieredCache({ ...base, bus: busA, ...overrides })
+  const b = new TieredCache({ ...base, bus: busB, ...overrides })
+  return { a, b, hub, busA, busB, lease, tagStore, l2, l3, events, base, ...time }
+}
+
+/** Lets the hub's microtask deliveries run. */
+const delivered = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+describe('TieredCache invalidation bus', () => {
+  it("drops the peer's L1 copy on set, while an instance without the bus keeps serving its own", async () => {
+    const p = pair()
+    const loner = new TieredCache({ ...p.base })
+    await p.a.set('k', 'v1')
+    await delivered()
+    assert.equal(await p.b.get('k'), 'v1')
+    assert.equal(await loner.get('k'), 'v1')
+    await p.a.set('k', 'v2')
+    await delivered()
+    assert.equal(await p.b.get('k'), 'v2', 'b re-read L2 because its L1 copy was dropped')
+    assert.equal(await loner.get('k'), 'v1', 'without the bus the L1 copy lingers')
+  })
+
+  it("drops the peer's L1 copy on delete, so its next getOrSet reloads", async () => {
+    const p = pair()
+    await p.a.set('k', 'v1')
+    await delivered()
+    assert.equal(await p.b.get('k'), 'v1')
+    await p.a.delete('k')
+    await delivered()
+    assert.equal(await p.b.get('k'), undefined)
+    const loader = counting('v2')
+    assert.equal(await p.b.getOrSet('k', loader.load), 'v2')
+    assert.equal(loader.calls(), 1)
+  })
+
+  it('drops tagged L1 entries on a peer and makes it re-read the tag time at once', async () => {
+    const p = pair()
+    await p.a.set('tagged', 'v1', { tags: ['artist:miles'] })
+    await p.a.set('other', 'o1', { tags: ['artist:coltrane'] })
+    await delivered()
+    assert.equal(await p.b.get('tagged'), 'v1')
+    assert.equal(await p.b.get('other'), 'o1')
+    p.advance(10)
+    await p.a.invalidateTags(['artist:miles'])
+    await delivered()
+    // tagCacheMs is a minute: only the bus can make b notice this soon.
+    assert.equal(await p.b.get('tagged'), undefined)
+    assert.equal(await p.b.get('other'), 'o1')
+  })
+
+  it('drops the whole L1 of a peer on clear', async () => {
+    const p = pair()
+    await p.a.set('k1', 1)
+    await p.a.set('k2', 2)
+    await delivered()
+    assert.equal(await p.b.get('k1'), 1)
+    await p.a.clear()
+    await delivered()
+    assert.equal(await p.b.get('k1'), undefined)
+    assert.equal(await p.b.get('k2'), undefined)
+  })
+
+  it('drops every L1 entry on a resync notice and ignores other namespaces', async () => {
+    const p = pair()
+    await p.b.set('k', 'v1')
+    await delivered()
+    // Removed behind the caches' backs: only an L1 copy can still answer.
+    await p.l2.delete('test:k')
+    await p.l3.delete('test:k')
+    p.hub.broadcast(JSON.stringify({ v: 1, namespace: 'elsewhere', keys: ['k'], origin: 'peer' }))
+    await delivered()
+    assert.equal(await p.b.get('k'), 'v1', 'a message for another namespace leaves L1 alone')
+    p.hub.broadcast(JSON.stringify({ v: 1, resync: true, origin: 'peer' }))
+    await delivered()
+    assert.equal(await p.b.get('k'), undefined)
+  })
+
+  it('publishes the write of a completed load', async () => {
+    const p = pair()
+    const seen: unknown[] = []
+    p.busB.subscribe((notice) => seen.push(notice))
+    await p.a.getOrSet('k', () => 'v')
+    await delivered()
+    assert.deepEqual(seen, [{ namespace: 'test', keys: ['k'], origin: 'a' }])
+  })
+
+  it('never fails the caller when publishing fails, and reports it', async () => {
+    const p = pair()
+    await p.busA.close()
+    await p.a.set('k', 'v')
+    await p.a.delete('k')
+    await p.a.clear()
+    assert.equal(p.events.filter((e) => e.tier === 'bus' && e.kind === 'error').length, 3)
+  })
+
+  it('stops listening after close()', async () => {
+    const p = pair()
+    await p.a.set('k', 'v1')
+    await delivered()
+    assert.equal(await p.b.get('k'), 'v1')
+    await p.b.close()
+    await p.a.set('k', 'v2')
+    await delivered()
+    assert.equal(await p.b.get('k'), 'v1')
+  })
+})
+
+describe('TieredCache lease', () => {
+  it('calls the loader once for 20 concurrent callers across two instances', async () => {
+    const p = pair()
+    let calls = 0
+    const load = async (): Promise<string> => {
+      calls += 1
+      await sleep(30)
+      return 'v'
+    }
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? p.a : p.b).getOrSet('hot', load)))
+    assert.deepEqual(results, Array.from({ length: 20 }, () => 'v'))
+    assert.equal(calls, 1)
+    assert.equal(await p.lease.acquire('test:hot', 1_000).then((t) => t !== undefined), true, 'the winner released the lease')
+  })
+
+  it('fails open when the lease store rejects: both instances load and answer', async () => {
+    const failing: Lease = {
+      acquire: () => Promise.reject(new BackbeatError('ERR_DEPENDENCY_UNAVAILABLE', { params: { dependency: 'redis' } })),
+      release: () => Promise.resolve(false),
+      close: () => Promise.resolve(),
+    }
+    const p = pair({ lease: { lease: failing } })
+    const loader = counting('v')
+    assert.deepEqual(await Promise.all([p.a.getOrSet('k', loader.load), p.b.getOrSet('k', loader.load)]), ['v', 'v'])
+    assert.equal(loader.calls(), 2)
+    assert.equal(p.events.filter((e) => e.tier === 'lease' && e.kind === 'error').length, 2)
+  })
+
+  it('serves the stale value without loading while another instance holds the lease', async () => {
+    const p = pair({ graceS: 60 })
+    await p.a.set('k', 'old', { ttlS: 1 })
+    p.advance(2_000)
+    await p.lease.acquire('test:k', 5_000)
+    const loader = counting('new')
+    assert.equal(await p.b.getOrSet('k', loader.load, { staleWhileRevalidate: false }), 'old')
+    assert.equal(loader.calls(), 0)
+  })
+
+  it('loads anyway once waitMs passes without the holder writing a value', async () => {
+    const lease = new MemoryLease()
+    const p = pair({ lease: { lease, waitMs: 20, pollMs: 5 } })
+    // A holder that never writes (crashed, or its loader hangs).
+    await lease.acquire('test:k', 60_000)
+    const loader = counting('v')
+    assert.equal(await p.b.getOrSet('k', loader.load), 'v')
+    assert.equal(loader.calls(), 1)
+    assert.equal(await p.a.get('k'), 'v', 'the value was written for the others')
+  })
+
+  it('rejects invalid bus and lease options by path', () => {
+    assert.throws(
+      () => new TieredCache({ namespace: 'ok', bus: {} as never, lease: { lease: {} as never, pollMs: 500, waitMs: 100 } }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        const paths = err.issues.map((i) => i.path)
+        for (const path of ['cache.bus', 'cache.lease.lease']) assert.ok(paths.includes(path), `${path} missing from ${paths.join(', ')}`)
+        return true
+      },
+    )
+    assert.throws(() => new TieredCache({ namespace: 'ok', lease: { lease: new MemoryLease(), pollMs: 500, waitMs: 100 } }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(
+        err.issues.map((i) => i.path),
+        ['cache.lease.pollMs'],
       )
       return true
     })

@@ -1,9 +1,12 @@
 import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel'
 import { LRUCache } from 'lru-cache'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import { BackbeatError, parseOptions, systemClock, type Clock } from '../core/index.ts'
 import { withTimeout, type KeyValueStore } from '../stores/index.ts'
+import type { InvalidationBus, InvalidationInput, InvalidationNotice } from './invalidation-bus.ts'
 import { cacheKey, tagKey } from './keys.ts'
+import { MAX_LEASE_TTL_MS, type Lease } from './lease.ts'
 import type { CacheEntry, CacheStore } from './store.ts'
 import { ValueCodec } from './value-codec.ts'
 
@@ -128,6 +131,10 @@ const isStore = (value: unknown): value is CacheStore =>
   ['get', 'getMany', 'set', 'delete', 'deletePrefix', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
 const isTagStore = (value: unknown): value is TagInvalidationStore =>
   typeof value === 'object' && value !== null && typeof (value as Partial<TagInvalidationStore>).get === 'function' && typeof (value as Partial<TagInvalidationStore>).set === 'function'
+const isBus = (value: unknown): value is InvalidationBus =>
+  typeof value === 'object' && value !== null && ['publish', 'subscribe', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
+const isLease = (value: unknown): value is Lease =>
+  typeof value === 'object' && value !== null && ['acquire', 'release', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
 const seconds = z.number().min(0).max(365 * 24 * 3_600)
 const millis = z.number().int().min(1).max(3_600_000)
 
@@ -167,11 +174,29 @@ const optionsSchema = z
     now: fn<Clock>('must be a function returning epoch ms').default(() => systemClock),
     random: fn<() => number>('must be a function returning a number in [0, 1)').default(() => Math.random),
     onEvent: fn<(event: CacheEvent) => void>('must be a function').optional(),
+    /** Cross-instance L1 coherence: changes are published, peers' changes drop L1 entries. */
+    bus: z.custom<InvalidationBus>(isBus, 'must be an InvalidationBus').optional(),
+    /** Cross-instance stampede protection: one instance loads a missing key, the others wait for it. */
+    lease: z
+      .object({
+        lease: z.custom<Lease>(isLease, 'must be a Lease'),
+        /** How long a won lease holds before expiring on its own (a crashed holder blocks nobody longer). */
+        ttlMs: z.number().int().min(1).max(MAX_LEASE_TTL_MS).default(5_000),
+        /** How long a loser polls the remote tiers for the winner's value before loading itself. */
+        waitMs: z.number().int().min(0).max(MAX_LEASE_TTL_MS).default(2_000),
+        pollMs: z.number().int().min(1).max(60_000).default(50),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((o) => o.loaderSoftTimeoutMs === undefined || o.loaderHardTimeoutMs === undefined || o.loaderSoftTimeoutMs < o.loaderHardTimeoutMs, {
     message: 'must be shorter than loaderHardTimeoutMs',
     path: ['loaderSoftTimeoutMs'],
+  })
+  .refine((o) => o.lease === undefined || o.lease.pollMs <= Math.max(o.lease.waitMs, 1), {
+    message: 'must not be longer than waitMs',
+    path: ['lease', 'pollMs'],
   })
 
 /** Options of {@link TieredCache}; see the class comment. */
@@ -191,7 +216,8 @@ interface Found {
 }
 
 interface Flight {
-  readonly promise: Promise<unknown>
+  /** Assigned right after creation: the load needs the flight to check `voided`. */
+  promise: Promise<unknown>
   readonly tags: readonly string[]
   /** Set by delete/invalidate/clear during the load: its result must not be written. */
   voided: boolean
@@ -228,6 +254,12 @@ const SIZE_WALK_LIMIT = 10_000
  * sits behind a timeout and its own circuit breaker: a failing tier is skipped and reported
  * through `onEvent`, so a cache outage slows requests down but never fails them.
  *
+ * With a `bus`, every change (set, delete, tag invalidation, clear, a completed load) is
+ * published and peers drop the matching L1 entries; a resync notice drops all of L1. With a
+ * `lease`, a load is preceded by a cross-instance lease: the winner loads, the losers serve
+ * their stale value or poll the remote tiers for the winner's result (up to `waitMs`, then
+ * load themselves). Bus and lease failures are reported through `onEvent` and never fail a call.
+ *
  * @example
  * const cache = new TieredCache({ namespace: 'catalog', tiers: [new RedisCacheStore({ redis })], graceS: 60 })
  * const album = await cache.getOrSet(`album:${id}`, () => db.album(id), { ttlS: 300, tags: [`album:${id}`] })
@@ -244,6 +276,8 @@ export class TieredCache {
   readonly #background = new Set<Promise<unknown>>()
   readonly #now: Clock
   readonly #prefix: string
+  readonly #unsubscribe: (() => void) | undefined
+  #closed = false
 
   constructor(options: TieredCacheOptions) {
     this.options = parseOptions('cache', optionsSchema, options)
@@ -270,6 +304,7 @@ export class TieredCache {
       store,
       breaker: circuitBreaker(handleAll, { halfOpenAfter: breaker.halfOpenAfterMs, breaker: new ConsecutiveBreaker(breaker.failureThreshold) }),
     }))
+    this.#unsubscribe = this.options.bus?.subscribe((notice) => this.#applyRemote(notice))
   }
 
   /**
@@ -285,7 +320,7 @@ export class TieredCache {
     const tags = validTags(options.tags)
     const found = await this.#lookup(full)
     if (found?.fresh === true) return found.entry.value as T
-    const flight = this.#flight(full, loader, options, tags)
+    const flight = this.#flight(key, full, loader, options, tags, found?.entry)
     if (found === undefined) return (await flight.promise) as T
     const stale = found.entry.value as T
     if (options.staleWhileRevalidate ?? this.options.staleWhileRevalidate) {
@@ -319,6 +354,7 @@ export class TieredCache {
     const tags = validTags(options.tags)
     this.#voidFlight(full)
     await this.#write(full, value, this.#now(), options, tags)
+    await this.#publish({ keys: [key] })
   }
 
   /**
@@ -331,6 +367,7 @@ export class TieredCache {
     this.#voidFlight(full)
     this.#l1?.delete(full)
     await Promise.all(this.#tiers.map((tier) => this.#call(tier, (store) => store.delete(full))))
+    await this.#publish({ keys: [key] })
   }
 
   /**
@@ -356,12 +393,16 @@ export class TieredCache {
     }
     for (const flight of this.#flights.values()) if (flight.tags.some((t) => doomed.has(t))) flight.voided = true
     const started = performance.now()
+    let failure: unknown
     try {
       await withTimeout(this.#tagStore.set(valid, at), this.options.tierTimeoutMs, () => new Error(`the tag store did not answer within ${this.options.tierTimeoutMs} ms`))
     } catch (err) {
       this.#emit('tags', 'error', performance.now() - started, reasonText(err))
-      throw new BackbeatError('ERR_DEPENDENCY_UNAVAILABLE', { params: { dependency: 'cache tag store' }, cause: err })
+      failure = err
     }
+    // Published even when the tag store failed: peers' L1 copies are dropped all the same.
+    await this.#publish({ tags: valid })
+    if (failure !== undefined) throw new BackbeatError('ERR_DEPENDENCY_UNAVAILABLE', { params: { dependency: 'cache tag store' }, cause: failure })
   }
 
   /**
@@ -373,6 +414,20 @@ export class TieredCache {
     for (const flight of this.#flights.values()) flight.voided = true
     this.#l1?.clear()
     await Promise.all(this.#tiers.map((tier) => this.#call(tier, (store) => store.deletePrefix(this.#prefix))))
+    await this.#publish({ clear: true })
+  }
+
+  /**
+   * Stops listening to the bus and waits for work in flight. The bus, lease and stores are
+   * not closed: they may be shared with other caches, so whoever opened them closes them.
+   *
+   * @example await cache.close()
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#unsubscribe?.()
+    await this.drain()
   }
 
   /**
@@ -449,11 +504,31 @@ export class TieredCache {
     return undefined
   }
 
-  #flight(full: string, loader: Loader<unknown>, options: CacheSetOptions, tags: readonly string[]): Flight {
+  #flight(key: string, full: string, loader: Loader<unknown>, options: CacheSetOptions, tags: readonly string[], stale: L1Entry | undefined): Flight {
     const existing = this.#flights.get(full)
     if (existing !== undefined) return existing
-    // Load start, not end: an invalidation that lands while the loader runs voids its result.
-    const createdAt = this.#now()
+    const flight: Flight = { tags, voided: false, promise: Promise.resolve() }
+    const loadAndWrite = async (): Promise<unknown> => {
+      // Load start, not end: an invalidation that lands while the loader runs voids its result.
+      const createdAt = this.#now()
+      const value = await this.#load(full, loader)
+      if (!flight.voided) {
+        await this.#write(full, value, createdAt, options, tags)
+        await this.#publish({ keys: [key] })
+      }
+      return value
+    }
+    flight.promise = this.options.lease === undefined ? loadAndWrite() : this.#leased(full, loadAndWrite, stale)
+    this.#flights.set(full, flight)
+    const forget = (): void => {
+      if (this.#flights.get(full) === flight) this.#flights.delete(full)
+    }
+    flight.promise.then(forget, forget)
+    return flight
+  }
+
+  /** Runs the loader under the hard timeout, reporting the outcome. */
+  async #load(full: string, loader: Loader<unknown>): Promise<unknown> {
     const controller = new AbortController()
     const hardMs = this.options.loaderHardTimeoutMs
     const started = performance.now()
@@ -465,27 +540,55 @@ export class TieredCache {
         return error
       })
     }
-    const flight: Flight = {
-      tags,
-      voided: false,
-      promise: loaded.then(
-        async (value) => {
-          this.#emit('loader', 'set', performance.now() - started)
-          if (!flight.voided) await this.#write(full, value, createdAt, options, tags)
-          return value
-        },
-        (err: unknown) => {
-          this.#emit('loader', 'error', performance.now() - started, reasonText(err))
-          throw err
-        },
-      ),
+    try {
+      const value = await loaded
+      this.#emit('loader', 'set', performance.now() - started)
+      return value
+    } catch (err) {
+      this.#emit('loader', 'error', performance.now() - started, reasonText(err))
+      throw err
     }
-    this.#flights.set(full, flight)
-    const forget = (): void => {
-      if (this.#flights.get(full) === flight) this.#flights.delete(full)
+  }
+
+  /**
+   * The load behind the cross-instance lease. Winner: load, write, release. Loser: the stale
+   * value if there is one, else the winner's value once it reaches a remote tier, else (after
+   * `waitMs`) a load of its own. A lease store that fails is skipped (fail open): the lease
+   * only saves work, and its outage must not stop reads.
+   */
+  async #leased(full: string, loadAndWrite: () => Promise<unknown>, stale: L1Entry | undefined): Promise<unknown> {
+    const config = this.options.lease
+    if (config === undefined) return loadAndWrite()
+    const { lease, ttlMs, waitMs, pollMs } = config
+    const started = performance.now()
+    let token: string | undefined
+    try {
+      token = await lease.acquire(full, ttlMs)
+    } catch (err) {
+      this.#emit('lease', 'error', performance.now() - started, reasonText(err))
+      return loadAndWrite()
     }
-    flight.promise.then(forget, forget)
-    return flight
+    if (token !== undefined) {
+      try {
+        return await loadAndWrite()
+      } finally {
+        await lease.release(full, token).catch((err: unknown) => {
+          // It expires on its own after ttlMs; until then peers wait or serve stale.
+          this.#emit('lease', 'error', 0, reasonText(err))
+        })
+      }
+    }
+    if (stale !== undefined) return stale.value
+    if (this.#tiers.length > 0) {
+      // Counted in polls, not clock time: an injected clock that stands still cannot stall this.
+      const polls = Math.floor(waitMs / pollMs)
+      for (let i = 0; i < polls && !this.#closed; i++) {
+        await sleep(pollMs)
+        const found = await this.#lookup(full)
+        if (found !== undefined) return found.entry.value
+      }
+    }
+    return loadAndWrite()
   }
 
   /** Waits for the load up to the soft timeout; the stale value answers a timeout or an error. */
@@ -587,6 +690,56 @@ export class TieredCache {
     } catch (err) {
       this.#emit(tier.name, 'error', performance.now() - started, reasonText(err))
       return { ok: false }
+    }
+  }
+
+  /** Publishes a change for the peers; a failure is reported, never thrown (the bus queues and retries). */
+  async #publish(change: Omit<InvalidationInput, 'namespace' | 'origin'>): Promise<void> {
+    const bus = this.options.bus
+    if (bus === undefined) return
+    const started = performance.now()
+    try {
+      await bus.publish({ namespace: this.options.namespace, ...change })
+    } catch (err) {
+      this.#emit('bus', 'error', performance.now() - started, reasonText(err))
+    }
+  }
+
+  /** A peer's change: drop what it names from L1, and void loads it may have overtaken. */
+  #applyRemote(notice: InvalidationNotice): void {
+    if ('resync' in notice) {
+      // Invalidations may have been missed: nothing in L1 can be trusted any more.
+      this.#l1?.clear()
+      this.#tagTimes.clear()
+      for (const flight of this.#flights.values()) flight.voided = true
+      return
+    }
+    if (notice.namespace !== this.options.namespace) return
+    if (notice.clear === true) {
+      this.#l1?.clear()
+      for (const flight of this.#flights.values()) flight.voided = true
+    }
+    for (const key of notice.keys ?? []) {
+      let full: string
+      try {
+        full = cacheKey(this.options.namespace, key)
+      } catch {
+        continue
+      }
+      this.#l1?.delete(full)
+      this.#voidFlight(full)
+    }
+    const tags = notice.tags ?? []
+    if (tags.length > 0) {
+      const doomed = new Set(tags)
+      // Forgotten, so the next read of a tagged entry asks the tag store for the new time.
+      for (const tag of tags) this.#tagTimes.delete(tag)
+      if (this.#l1 !== undefined) {
+        const drop: string[] = []
+        for (const [k, entry] of this.#l1.entries()) if (entry.tags.some((t) => doomed.has(t))) drop.push(k)
+        for (const k of drop) this.#l1.delete(k)
+      }
+      for (const flight of this.#flights.values()) if (flight.tags.some((t) => doomed.has(t))) flight.voided = true
     }
   }
 
