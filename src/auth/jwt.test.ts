@@ -136,7 +136,9 @@ describe('JWT verification', () => {
       const forged = b64({ sub: 'admin', iss: ISSUER, aud: AUDIENCE, iat: NOW_S, exp: NOW_S + 600 })
       await rejects(verifier.verify(`${header ?? ''}.${forged}.${signature ?? ''}`), 'ERR_AUTH_TOKEN_INVALID')
       const good = await sign(ec.privateKey, 'ES256', 'ec-1')
-      const flipped = `${good.slice(0, -2)}${good.endsWith('AA') ? 'BB' : 'AA'}`
+      // One character inside the signature (not the last, whose low bits must stay zero to be canonical base64url).
+      const at = good.length - 10
+      const flipped = `${good.slice(0, at)}${good[at] === 'A' ? 'B' : 'A'}${good.slice(at + 1)}`
       await rejects(verifier.verify(flipped), 'ERR_AUTH_TOKEN_INVALID')
     })
 
