@@ -112,12 +112,12 @@ describe('SecretBox', () => {
     } catch (err) {
       assert.ok(err instanceof ConfigError)
       const byPath = new Map(err.issues.map((i) => [i.path, i.message]))
-      assert.match(byPath.get('secretBox.keys.0') ?? '', /positive integers/)
+      assert.match(byPath.get('secretBox.keys.0') ?? '', /key versions must be integers from 1/)
       assert.match(byPath.get('secretBox.keys.1') ?? '', /32 bytes/)
       assert.match(byPath.get('secretBox.keys.2') ?? '', /32 bytes, got 16/)
       assert.match(byPath.get('secretBox.keys.3') ?? '', /all zeros/)
       assert.match(byPath.get('secretBox.keys.5') ?? '', /repeats the key/)
-      assert.match(byPath.get('secretBox.keys.x') ?? '', /positive integers/)
+      assert.match(byPath.get('secretBox.keys.x') ?? '', /key versions must be integers from 1/)
       assert.match(byPath.get('secretBox.current') ?? '', /not among the keys/)
       assert.equal(byPath.has('secretBox.keys.4'), false)
     }

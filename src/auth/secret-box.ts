@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
-import { BackbeatError, ConfigError, type ConfigIssue } from '../core/index.ts'
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto'
+import { BackbeatError, parseVersionedKeys } from '../core/index.ts'
 
 /** Options of {@link SecretBox}. */
 export interface SecretBoxOptions {
@@ -18,8 +18,6 @@ const TAG_BYTES = 16
 const KEY_BYTES = 32
 /** Larger sealed strings are refused before any decoding (a vault entry is a few KB at most). */
 const MAX_SEALED_CHARS = 1_048_576
-const VERSION = /^[1-9][0-9]{0,8}$/
-const KEY_TEXT = /^[A-Za-z0-9+/_-]{43}=?$/
 const SEALED = /^v([1-9][0-9]{0,8})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22,})$/
 
 /**
@@ -50,35 +48,8 @@ export class SecretBox {
   readonly #keys: ReadonlyMap<number, KeyObject>
 
   constructor(options: SecretBoxOptions) {
-    const issues: ConfigIssue[] = []
-    const keys = new Map<number, KeyObject>()
-    const raw: Buffer[] = []
-    const given = options.keys as unknown
-    const entries = typeof given === 'object' && given !== null ? Object.entries(given as Record<string, unknown>) : []
-    if (entries.length === 0) issues.push({ path: 'keys', message: 'must configure at least one key version' })
-    for (const [name, value] of entries) {
-      const path = `keys.${name}`
-      if (!VERSION.test(name)) {
-        issues.push({ path, message: 'key versions must be positive integers' })
-        continue
-      }
-      const bytes = keyBytes(value)
-      if (typeof bytes === 'string') {
-        issues.push({ path, message: bytes })
-        continue
-      }
-      if (raw.some((other) => timingSafeEqual(other, bytes))) {
-        issues.push({ path, message: 'repeats the key of another version; a rotation needs a new key' })
-        continue
-      }
-      raw.push(bytes)
-      keys.set(Number(name), createSecretKey(bytes))
-    }
-    if (!Number.isSafeInteger(options.current) || !VERSION.test(String(options.current))) issues.push({ path: 'current', message: 'must be a positive integer key version' })
-    else if (!Object.hasOwn(options.keys, String(options.current))) issues.push({ path: 'current', message: `names version ${options.current}, which is not among the keys` })
-    for (const bytes of raw) bytes.fill(0)
-    if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ path: `secretBox.${i.path}`, message: i.message })))
-    this.current = options.current
+    const { keys, current } = parseVersionedKeys(options.keys, options.current, { path: 'secretBox' })
+    this.current = current
     this.versions = Object.freeze([...keys.keys()].sort((a, b) => a - b))
     this.#keys = keys
   }
@@ -164,19 +135,3 @@ function invalid(reason: string, cause?: unknown): BackbeatError {
   return new BackbeatError('ERR_INTERNAL', { params: { reason: `secret box: ${reason}` }, cause: cause ?? new Error(`secret box: ${reason}`) })
 }
 
-/** The 32 key bytes, or why the value is not a key. */
-function keyBytes(value: unknown): Buffer | string {
-  if (value instanceof Uint8Array) {
-    if (value.length !== KEY_BYTES) return `must be ${KEY_BYTES} bytes, got ${value.length}`
-    const bytes = Buffer.from(value)
-    return bytes.every((b) => b === 0) ? 'must not be all zeros' : bytes
-  }
-  if (typeof value !== 'string') return 'must be a base64/base64url string or bytes'
-  if (!KEY_TEXT.test(value)) return `must be ${KEY_BYTES} bytes in base64 or base64url (43 characters, optionally one "=")`
-  const normalized = value.replace(/=$/, '').replaceAll('+', '-').replaceAll('/', '_')
-  const bytes = Buffer.from(normalized, 'base64url')
-  // Node decodes leniently; a value that does not re-encode to itself is not canonical base64.
-  if (bytes.length !== KEY_BYTES || bytes.toString('base64url') !== normalized) return 'is not canonical base64/base64url'
-  if (bytes.every((b) => b === 0)) return 'must not be all zeros'
-  return bytes
-}

@@ -380,7 +380,7 @@ describe('aesGcmCipher configuration', () => {
     assert.deepEqual(found.sort(), [
       'cache.encryption.current: names version 9, which is not among the keys',
       'cache.encryption.keys.0: key versions must be integers from 1 to 255',
-      'cache.encryption.keys.1: must be 32 bytes as base64 or base64url text (43 characters, optionally padded)',
+      'cache.encryption.keys.1: must be 32 bytes in base64 or base64url (43 characters, optionally one "=")',
       'cache.encryption.keys.2: must be 32 bytes, got 16',
       'cache.encryption.keys.256: key versions must be integers from 1 to 255',
       'cache.encryption.keys.4: repeats the key of another version; a rotation needs a new key',

@@ -1,8 +1,8 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto'
 import * as zlib from 'node:zlib'
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
-import { BackbeatError, ConfigError, parseOptions, type ConfigIssue } from '../core/index.ts'
+import { BackbeatError, ConfigError, parseOptions, parseVersionedKeys } from '../core/index.ts'
 
 /**
  * Seals and opens the bytes of a cached value (encryption at rest). `aad` is the cache key the
@@ -281,8 +281,6 @@ function rejected(reason: string, cause?: unknown): BackbeatError {
 
 const IV_BYTES = 12
 const TAG_BYTES = 16
-const KEY_BYTES = 32
-const KEY_TEXT = /^[A-Za-z0-9+/_-]{43}=?$/
 
 /** A {@link ValueCipher} that also says which key versions it holds. */
 export interface AesGcmCipher extends ValueCipher {
@@ -304,35 +302,8 @@ export interface AesGcmCipher extends ValueCipher {
  * const codec = new ValueCodec({ cipher })
  */
 export function aesGcmCipher(keys: Readonly<Record<number, string | Uint8Array>>, current: number): AesGcmCipher {
-  const issues: ConfigIssue[] = []
-  const table = new Map<number, KeyObject>()
-  const raw: Buffer[] = []
-  const given = keys as unknown
-  const entries = typeof given === 'object' && given !== null ? Object.entries(given as Record<string, unknown>) : []
-  if (entries.length === 0) issues.push({ path: 'keys', message: 'must configure at least one key version' })
-  for (const [name, value] of entries) {
-    const path = `keys.${name}`
-    const version = Number(name)
-    if (!/^[1-9][0-9]{0,2}$/.test(name) || version > 255) {
-      issues.push({ path, message: 'key versions must be integers from 1 to 255' })
-      continue
-    }
-    const bytes = keyBytes(value)
-    if (typeof bytes === 'string') {
-      issues.push({ path, message: bytes })
-      continue
-    }
-    if (raw.some((other) => timingSafeEqual(other, bytes))) {
-      issues.push({ path, message: 'repeats the key of another version; a rotation needs a new key' })
-      continue
-    }
-    raw.push(bytes)
-    table.set(version, createSecretKey(bytes))
-  }
-  if (!Number.isInteger(current) || current < 1 || current > 255) issues.push({ path: 'current', message: 'must be an integer key version from 1 to 255' })
-  else if (!Object.hasOwn(keys, String(current))) issues.push({ path: 'current', message: `names version ${current}, which is not among the keys` })
-  for (const bytes of raw) bytes.fill(0)
-  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ path: `cache.encryption.${i.path}`, message: i.message })))
+  // One version byte on every value: versions 1..255.
+  const { keys: table } = parseVersionedKeys(keys, current, { path: 'cache.encryption', maxVersion: 255 })
   const currentKey = table.get(current) as KeyObject
   return {
     current,
@@ -363,12 +334,3 @@ export function aesGcmCipher(keys: Readonly<Record<number, string | Uint8Array>>
   }
 }
 
-function keyBytes(value: unknown): Buffer | string {
-  if (value instanceof Uint8Array) {
-    return value.byteLength === KEY_BYTES ? Buffer.from(value) : `must be ${KEY_BYTES} bytes, got ${value.byteLength}`
-  }
-  if (typeof value !== 'string') return 'must be base64 text or bytes'
-  if (!KEY_TEXT.test(value)) return `must be ${KEY_BYTES} bytes as base64 or base64url text (43 characters, optionally padded)`
-  const bytes = Buffer.from(value.replaceAll('+', '-').replaceAll('/', '_').replace(/=$/, ''), 'base64url')
-  return bytes.byteLength === KEY_BYTES ? bytes : `must decode to ${KEY_BYTES} bytes`
-}
