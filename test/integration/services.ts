@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import { Socket } from 'node:net'
+import { after, before } from 'node:test'
 
 /**
  * Where the integration tests find their services. A missing env var falls back to the local
@@ -112,4 +113,37 @@ export async function deleteRedisKeysByPrefix(client: Redis, prefix: string): Pr
     if (keys.length > 0) await client.del(...keys)
     cursor = next
   } while (cursor !== '0')
+}
+
+/**
+ * A test file whose Redis keys all live under `prefix`: before its tests, REDIS_URL is
+ * required (failing with how to start Redis) and an admin client opened; after them, the keys
+ * under the prefix are deleted and the client closed. Read `url` and `admin` inside hooks and
+ * tests (they are set once `before` ran).
+ *
+ * @example
+ * const redis = redisTestScope(`bbtest:kv:${process.pid}:`)
+ * it('...', async () => { await redis.admin.get('x') })
+ */
+export function redisTestScope(prefix: string): { readonly url: string; readonly admin: Redis } {
+  let url = ''
+  let admin: Redis | undefined
+  before(async () => {
+    url = await requireRedisUrl()
+    admin = new Redis(url)
+  })
+  after(async () => {
+    if (admin === undefined) return
+    await deleteRedisKeysByPrefix(admin, prefix)
+    await admin.quit()
+  })
+  return {
+    get url() {
+      return url
+    },
+    get admin() {
+      if (admin === undefined) throw new Error('redisTestScope: read admin inside a test or hook')
+      return admin
+    },
+  }
 }

@@ -1,36 +1,24 @@
-import { Redis } from 'ioredis'
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { encodeCacheEntry, RedisCacheStore } from 'backbeat/cache'
 import { BackbeatError } from 'backbeat'
 import { RedisConnection } from 'backbeat/stores'
 import { describeCacheStore } from 'backbeat/testing'
-import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
+import { deleteRedisKeysByPrefix, redisTestScope } from '../services.ts'
 
 // Everything this file writes lives under this prefix (connection keyPrefix + store prefix).
 const FILE_PREFIX = `bbtest:cache:${process.pid}:`
-let url = ''
-let admin: Redis
-
-before(async () => {
-  url = await requireRedisUrl()
-  admin = new Redis(url)
-})
-
-after(async () => {
-  await deleteRedisKeysByPrefix(admin, FILE_PREFIX)
-  await admin.quit()
-})
+const redis = redisTestScope(FILE_PREFIX)
 
 describeCacheStore('RedisCacheStore', async ({ prefix }) => {
-  const connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX, name: 'cache-contract' })
+  const connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX, name: 'cache-contract' })
   await connection.connect()
   return {
     store: new RedisCacheStore(connection, { prefix }),
     now: () => Date.now(),
     ttlMs: 300,
     cleanup: async () => {
-      await deleteRedisKeysByPrefix(admin, FILE_PREFIX + prefix)
+      await deleteRedisKeysByPrefix(redis.admin, FILE_PREFIX + prefix)
       await connection.close()
     },
   }
@@ -40,15 +28,15 @@ describe('RedisCacheStore', () => {
   const entry = (value: string) => ({ value: Buffer.from(value), createdAt: Date.now(), freshUntil: Date.now() + 10_000, staleUntil: Date.now() + 20_000, tags: [] })
 
   it('treats a corrupt or foreign value as a miss, never an error', async () => {
-    const connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX })
+    const connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX })
     await connection.connect()
     try {
       const corrupt: string[] = []
       const store = new RedisCacheStore(connection, { prefix: 'corrupt:', onCorrupt: (key) => corrupt.push(key) })
       const good = encodeCacheEntry(entry('fine'))
-      await admin.set(`${FILE_PREFIX}corrupt:truncated`, good.subarray(0, good.byteLength - 1))
-      await admin.set(`${FILE_PREFIX}corrupt:json`, '{"value":"not ours"}')
-      await admin.set(`${FILE_PREFIX}corrupt:good`, good)
+      await redis.admin.set(`${FILE_PREFIX}corrupt:truncated`, good.subarray(0, good.byteLength - 1))
+      await redis.admin.set(`${FILE_PREFIX}corrupt:json`, '{"value":"not ours"}')
+      await redis.admin.set(`${FILE_PREFIX}corrupt:good`, good)
       assert.equal(await store.get('truncated'), undefined)
       assert.deepEqual((await store.getMany(['json', 'good', 'truncated'])).map((e) => e === undefined), [true, false, true])
       assert.deepEqual(corrupt, ['truncated', 'json', 'truncated'], 'each unreadable value is reported for logging')
@@ -58,12 +46,12 @@ describe('RedisCacheStore', () => {
   })
 
   it('stores with a millisecond TTL that ends at staleUntil', async () => {
-    const connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX })
+    const connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX })
     await connection.connect()
     try {
       const store = new RedisCacheStore(connection, { prefix: 'ttl:' })
       await store.set('k', entry('v'))
-      const ttl = await admin.pttl(`${FILE_PREFIX}ttl:k`)
+      const ttl = await redis.admin.pttl(`${FILE_PREFIX}ttl:k`)
       assert.ok(ttl > 19_000 && ttl <= 20_000, `pttl ${String(ttl)}`)
     } finally {
       await connection.close()
@@ -71,7 +59,7 @@ describe('RedisCacheStore', () => {
   })
 
   it('deletePrefix walks more keys than one SCAN step and treats glob characters literally', async () => {
-    const connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX })
+    const connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX })
     await connection.connect()
     try {
       const store = new RedisCacheStore(connection, { prefix: 'scan:', scanCount: 10 })
@@ -88,7 +76,7 @@ describe('RedisCacheStore', () => {
   })
 
   it('fails with a dependency error once the connection is closed', async () => {
-    const connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX })
+    const connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX })
     await connection.connect()
     const store = new RedisCacheStore(connection, { prefix: 'closed:' })
     await connection.close()
@@ -98,7 +86,7 @@ describe('RedisCacheStore', () => {
   })
 
   it('rejects invalid options with a ConfigError', () => {
-    const connection = new RedisConnection({ url })
+    const connection = new RedisConnection({ url: redis.url })
     assert.throws(() => new RedisCacheStore(connection, { scanCount: 1 }), { code: 'ERR_CONFIG_INVALID' })
   })
 })

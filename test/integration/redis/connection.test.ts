@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
-import { Redis } from 'ioredis'
+import { describe, it } from 'node:test'
 import { BackbeatError } from '../../../src/core/index.ts'
 import { RedisConnection, RedisKeyValueStore } from '../../../src/stores/index.ts'
-import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
+import { redisTestScope } from '../services.ts'
 import { TcpProxy } from '../tcp-proxy.ts'
 
 const PREFIX = `bbtest:conn:${process.pid}:`
-let url = ''
-let admin: Redis
-
-before(async () => {
-  url = await requireRedisUrl()
-  admin = new Redis(url)
-})
-
-after(async () => {
-  await deleteRedisKeysByPrefix(admin, PREFIX)
-  await admin.quit()
-})
+const redis = redisTestScope(PREFIX)
 
 const isDependencyError = (err: unknown): err is BackbeatError =>
   err instanceof BackbeatError && (err.code === 'ERR_DEPENDENCY_UNAVAILABLE' || err.code === 'ERR_DEPENDENCY_TIMEOUT')
@@ -51,7 +39,7 @@ describe('RedisConnection', () => {
   })
 
   it('names the socket error in health checks and command errors while Redis is unreachable, then recovers', async () => {
-    const proxy = await TcpProxy.start(new URL(url).host)
+    const proxy = await TcpProxy.start(new URL(redis.url).host)
     const connection = new RedisConnection({ url: `redis://${proxy.address}`, keyPrefix: PREFIX, reconnectBaseMs: 20, reconnectMaxMs: 50 })
     await connection.connect()
     const store = new RedisKeyValueStore(connection)
@@ -111,7 +99,7 @@ describe('RedisConnection', () => {
   })
 
   it('health check passes on a live Redis', async () => {
-    const connection = new RedisConnection({ url })
+    const connection = new RedisConnection({ url: redis.url })
     await connection.connect()
     try {
       assert.deepEqual(await connection.healthCheck(AbortSignal.timeout(2_000)), { status: 'pass' })
@@ -121,7 +109,7 @@ describe('RedisConnection', () => {
   })
 
   it('fails commands fast with a typed error after CLIENT KILL, then recovers by itself', async () => {
-    const connection = new RedisConnection({ url, keyPrefix: PREFIX, name: 'kill-me', reconnectBaseMs: 200 })
+    const connection = new RedisConnection({ url: redis.url, keyPrefix: PREFIX, name: 'kill-me', reconnectBaseMs: 200 })
     await connection.connect()
     const store = new RedisKeyValueStore(connection)
     try {
@@ -129,7 +117,7 @@ describe('RedisConnection', () => {
       const closed = new Promise<void>((resolve) => connection.client.once('close', () => resolve()))
       // Kill only our own connection by id: the Redis is shared with other test runs.
       const id = await connection.client.client('ID')
-      assert.equal(await admin.client('KILL', 'ID', String(id)), 1)
+      assert.equal(await redis.admin.client('KILL', 'ID', String(id)), 1)
       await closed
       const started = Date.now()
       await assert.rejects(store.get('before'), (err: unknown) => isDependencyError(err) && err.params.name === 'kill-me')
@@ -146,7 +134,7 @@ describe('RedisConnection', () => {
   })
 
   it('times out a command that Redis does not answer within commandTimeoutMs', async () => {
-    const connection = new RedisConnection({ url, commandTimeoutMs: 100 })
+    const connection = new RedisConnection({ url: redis.url, commandTimeoutMs: 100 })
     await connection.connect()
     const store = new RedisKeyValueStore(connection)
     try {
@@ -161,7 +149,7 @@ describe('RedisConnection', () => {
   })
 
   it('close is idempotent and health fails afterwards', async () => {
-    const connection = new RedisConnection({ url })
+    const connection = new RedisConnection({ url: redis.url })
     await connection.connect()
     await connection.close()
     await connection.close()
@@ -171,7 +159,7 @@ describe('RedisConnection', () => {
   })
 
   it('health check rejects with the abort reason when the signal fires first', async () => {
-    const connection = new RedisConnection({ url })
+    const connection = new RedisConnection({ url: redis.url })
     await connection.connect()
     try {
       const blocked = connection.client.blpop(`${PREFIX}never`, 1).catch((err: unknown) => err)

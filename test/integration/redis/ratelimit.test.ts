@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
-import { Redis } from 'ioredis'
+import { after, describe, it } from 'node:test'
 import { RedisRateLimitStore, type RateLimitRule } from '../../../src/ratelimit/index.ts'
 import { RedisConnection } from '../../../src/stores/index.ts'
 import { describeRateLimitStore } from '../../../src/testing/index.ts'
-import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
+import { redisTestScope } from '../services.ts'
 
 const PREFIX = `bbtest:rl:${String(process.pid)}:`
-let url = ''
-let admin: Redis
-
-before(async () => {
-  url = await requireRedisUrl()
-  admin = new Redis(url)
-})
-
-after(async () => {
-  await deleteRedisKeysByPrefix(admin, PREFIX)
-  await admin.quit()
-})
+const redis = redisTestScope(PREFIX)
 
 describeRateLimitStore('RedisRateLimitStore', async () => {
-  const connection = new RedisConnection({ url })
+  const connection = new RedisConnection({ url: redis.url })
   await connection.connect()
   return {
     store: new RedisRateLimitStore(connection, { prefix: PREFIX, clock: 'caller' }),
@@ -34,7 +22,7 @@ describeRateLimitStore('RedisRateLimitStore', async () => {
 describe('RedisRateLimitStore', () => {
   const connections: RedisConnection[] = []
   const connect = async (): Promise<RedisConnection> => {
-    const connection = new RedisConnection({ url })
+    const connection = new RedisConnection({ url: redis.url })
     connections.push(connection)
     await connection.connect()
     return connection
@@ -48,7 +36,7 @@ describe('RedisRateLimitStore', () => {
     const connection = await connect()
     const store = new RedisRateLimitStore(connection, { prefix: PREFIX })
     const [state, penalty] = store.keysOf('ip:192.0.2.1', rule)
-    const slot = async (key: string): Promise<number> => Number(await admin.call('CLUSTER', 'KEYSLOT', key).catch(() => -1))
+    const slot = async (key: string): Promise<number> => Number(await redis.admin.call('CLUSTER', 'KEYSLOT', key).catch(() => -1))
     assert.match(state, /\{ip:192\.0\.2\.1\}/)
     const [a, b] = await Promise.all([slot(state), slot(penalty)])
     // CLUSTER KEYSLOT needs cluster mode on some builds; compare the hash tags otherwise.
@@ -59,13 +47,13 @@ describe('RedisRateLimitStore', () => {
   it('uses Redis time by default, sets expiries on every key it writes, and loads the script once', async () => {
     const connection = await connect()
     const store = new RedisRateLimitStore(connection, { prefix: PREFIX })
-    await admin.script('FLUSH')
+    await redis.admin.script('FLUSH')
     const key = `client-${String(Date.now())}`
     // A caller clock far in the past must not matter with the Redis clock.
     const first = await store.consume(key, rule, 1, 0)
     assert.deepEqual([first.allowed, first.remaining], [true, 9])
     const [stateKey] = store.keysOf(key, rule)
-    const ttl = await admin.pttl(stateKey)
+    const ttl = await redis.admin.pttl(stateKey)
     assert.ok(ttl > 0 && ttl <= 6_100, `pttl ${String(ttl)}`)
     const second = await store.consume(key, rule, 1, 0)
     assert.equal(second.remaining, 8)

@@ -1,36 +1,24 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { Redis } from 'ioredis'
 import { RedisSessionStore, SessionManager } from 'backbeat/auth'
 import { RedisConnection } from '../../../src/stores/index.ts'
 import { describeSessionStore } from '../../../src/testing/session-store-contract.ts'
-import { deleteRedisKeysByPrefix, requireRedisUrl } from '../services.ts'
+import { deleteRedisKeysByPrefix, redisTestScope } from '../services.ts'
 
 // Everything this file writes lives under this prefix (connection keyPrefix + store prefix).
 const FILE_PREFIX = `bbtest:sess:${process.pid}:`
-let url = ''
-let admin: Redis
-
-before(async () => {
-  url = await requireRedisUrl()
-  admin = new Redis(url)
-})
-
-after(async () => {
-  await deleteRedisKeysByPrefix(admin, FILE_PREFIX)
-  await admin.quit()
-})
+const redis = redisTestScope(FILE_PREFIX)
 
 let fixtures = 0
 describeSessionStore('RedisSessionStore', async () => {
   const prefix = `c${++fixtures}:`
-  const connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX, name: 'session-contract' })
+  const connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX, name: 'session-contract' })
   await connection.connect()
   return {
     store: new RedisSessionStore(connection, { prefix }),
     ttlMs: 200,
     cleanup: async () => {
-      await deleteRedisKeysByPrefix(admin, FILE_PREFIX + prefix)
+      await deleteRedisKeysByPrefix(redis.admin, FILE_PREFIX + prefix)
       await connection.close()
     },
   }
@@ -41,7 +29,7 @@ describe('RedisSessionStore on real Redis', () => {
   const prefix = 'm:'
 
   before(async () => {
-    connection = new RedisConnection({ url, keyPrefix: FILE_PREFIX, name: 'session-manager' })
+    connection = new RedisConnection({ url: redis.url, keyPrefix: FILE_PREFIX, name: 'session-manager' })
     await connection.connect()
   })
   after(async () => {
@@ -54,16 +42,16 @@ describe('RedisSessionStore on real Redis', () => {
     const keys: string[] = []
     let cursor = '0'
     do {
-      const [next, batch] = await admin.scan(cursor, 'MATCH', `${FILE_PREFIX}${prefix}*`, 'COUNT', 500)
+      const [next, batch] = await redis.admin.scan(cursor, 'MATCH', `${FILE_PREFIX}${prefix}*`, 'COUNT', 500)
       keys.push(...batch)
       cursor = next
     } while (cursor !== '0')
     assert.deepEqual(keys.sort(), [`${FILE_PREFIX}${prefix}s:${session.handle}`, `${FILE_PREFIX}${prefix}u:alice`])
-    const dump = [await admin.get(`${FILE_PREFIX}${prefix}s:${session.handle}`), ...(await admin.zrange(`${FILE_PREFIX}${prefix}u:alice`, '0', '-1'))].join('\n')
+    const dump = [await redis.admin.get(`${FILE_PREFIX}${prefix}s:${session.handle}`), ...(await redis.admin.zrange(`${FILE_PREFIX}${prefix}u:alice`, '0', '-1'))].join('\n')
     assert.ok(!dump.includes(session.id))
-    const pttl = await admin.pttl(`${FILE_PREFIX}${prefix}s:${session.handle}`)
+    const pttl = await redis.admin.pttl(`${FILE_PREFIX}${prefix}s:${session.handle}`)
     assert.ok(pttl > 29 * 60_000 && pttl <= 30 * 60_000, `PX is the idle timeout: ${pttl}`)
-    assert.ok((await admin.pttl(`${FILE_PREFIX}${prefix}u:alice`)) >= pttl - 1_000, 'the index lives as long as its sessions')
+    assert.ok((await redis.admin.pttl(`${FILE_PREFIX}${prefix}u:alice`)) >= pttl - 1_000, 'the index lives as long as its sessions')
   })
 
   it('runs the manager\'s rotation, listing and sign-out of other devices end to end', async () => {
@@ -83,9 +71,9 @@ describe('RedisSessionStore on real Redis', () => {
     const store = new RedisSessionStore(connection, { prefix })
     const sessions = new SessionManager({ store })
     const session = await sessions.create('carol')
-    await admin.set(`${FILE_PREFIX}${prefix}s:${session.handle}`, '{not json', 'PX', 60_000)
+    await redis.admin.set(`${FILE_PREFIX}${prefix}s:${session.handle}`, '{not json', 'PX', 60_000)
     assert.equal(await sessions.get(session.id), undefined)
     assert.equal(await store.delete(session.handle), true)
-    assert.equal(await admin.exists(`${FILE_PREFIX}${prefix}s:${session.handle}`), 0)
+    assert.equal(await redis.admin.exists(`${FILE_PREFIX}${prefix}s:${session.handle}`), 0)
   })
 })
