@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { BackbeatError } from '../core/index.ts'
-import { cacheKey, MAX_LITERAL_KEY_BYTES, tagKey } from './keys.ts'
+import { cacheKey, isHashedCacheKey, MAX_LITERAL_KEY_BYTES, normalizeCacheKey, tagKey } from './keys.ts'
 
 /** The reason of the ERR_STORE_VALUE_REJECTED that `fn` throws. */
 function rejection(fn: () => unknown): string {
@@ -115,5 +115,37 @@ describe('tagKey', () => {
 
   it('rejects a tag that is not a string', () => {
     assert.match(rejection(() => tagKey(undefined as unknown as string)), /^tag must be/)
+  })
+})
+
+describe('normalizeCacheKey and isHashedCacheKey', () => {
+  it('returns printable ASCII keys unchanged and is the key part of cacheKey', () => {
+    for (const key of ['track:42', 'q=a b&c', '~'.repeat(200), ' ']) {
+      assert.equal(normalizeCacheKey(key), key)
+      assert.equal(cacheKey('ns', key), `ns:${key}`)
+      assert.equal(isHashedCacheKey(normalizeCacheKey(key)), false)
+    }
+  })
+
+  it('takes the full path for anything else: NFC, controls, surrogates, length, hashing', () => {
+    assert.equal(normalizeCacheKey('Beyonce\u0301'), 'Beyonc\u00e9')
+    assert.throws(() => normalizeCacheKey('a\u007fb'), BackbeatError, 'DEL is a control character, just past printable ASCII')
+    assert.throws(() => normalizeCacheKey('a\nb'), BackbeatError)
+    assert.throws(() => normalizeCacheKey('\uD800'), BackbeatError)
+    assert.throws(() => normalizeCacheKey(''), BackbeatError)
+    const ascii201 = 'a'.repeat(201)
+    const hashed = normalizeCacheKey(ascii201)
+    assert.notEqual(hashed, ascii201)
+    assert.ok(isHashedCacheKey(hashed))
+    assert.equal(cacheKey('ns', ascii201), `ns:${hashed}`)
+    assert.ok(isHashedCacheKey(normalizeCacheKey('é'.repeat(101))), '202 bytes')
+    assert.equal(isHashedCacheKey(normalizeCacheKey('é'.repeat(100))), false, '200 bytes')
+  })
+
+  it('agrees with the full validation on every printable ASCII character', () => {
+    for (let c = 0x20; c <= 0x7e; c++) {
+      const key = `k${String.fromCharCode(c)}`
+      assert.equal(normalizeCacheKey(key), key.normalize('NFC'))
+    }
   })
 })

@@ -15,6 +15,9 @@ export const MAX_LITERAL_KEY_BYTES = 200
 /** Bytes of the original key kept in front of the hash, so stores and logs stay readable. */
 const HASHED_PREFIX_BYTES = 160
 
+// Printable ASCII (0x20-0x7e): already NFC, no controls, no surrogates, one UTF-8 byte per char.
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/
+
 /**
  * The full key of `key` in `namespace`: `<namespace>:<key>`. The key is NFC-normalised (so
  * composed and decomposed accents name one entry), must be 1..1024 characters of well-formed
@@ -32,16 +35,42 @@ export function cacheKey(namespace: string, key: string): string {
   if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) {
     throw rejected('namespace must be 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit')
   }
+  return `${namespace}:${normalizeCacheKey(key)}`
+}
+
+/**
+ * The key part of {@link cacheKey} (what follows `<namespace>:`): validated, NFC-normalised,
+ * and hashed when over 200 UTF-8 bytes. Throws `ERR_STORE_VALUE_REJECTED` with a reason
+ * starting `key`. Keys of printable ASCII up to 200 characters (the common case) skip
+ * normalisation and the byte count: they are returned unchanged.
+ *
+ * @example
+ * normalizeCacheKey('Beyonce\u0301') // 'Beyonc\u00e9'
+ */
+export function normalizeCacheKey(key: string): string {
   if (typeof key !== 'string') throw rejected('key must be a string')
+  if (key.length <= MAX_LITERAL_KEY_BYTES && PRINTABLE_ASCII.test(key)) return key
   if (LONE_SURROGATE.test(key)) throw rejected('key must be well-formed Unicode (no lone surrogates)')
   const normalised = key.normalize('NFC')
   if (normalised.length === 0) throw rejected('key must not be empty')
   if (normalised.length > MAX_KEY_CHARS) throw rejected(`key must be at most ${MAX_KEY_CHARS} characters, got ${normalised.length}`)
   if (FORBIDDEN.test(normalised)) throw rejected('key must not contain control characters')
   const bytes = Buffer.byteLength(normalised, 'utf8')
-  if (bytes <= MAX_LITERAL_KEY_BYTES) return `${namespace}:${normalised}`
+  if (bytes <= MAX_LITERAL_KEY_BYTES) return normalised
   const digest = createHash('sha256').update(normalised, 'utf8').digest('base64url')
-  return `${namespace}:${utf8Prefix(normalised, HASHED_PREFIX_BYTES)}~${digest}`
+  return `${utf8Prefix(normalised, HASHED_PREFIX_BYTES)}~${digest}`
+}
+
+/**
+ * Whether `normalized` (a {@link normalizeCacheKey} result) is the hashed form of a long key
+ * rather than the key itself: hashed forms are always over 200 UTF-8 bytes, literal keys never.
+ *
+ * @example
+ * isHashedCacheKey(normalizeCacheKey('a'.repeat(500))) // true
+ */
+export function isHashedCacheKey(normalized: string): boolean {
+  // 66 UTF-16 code units are at most 198 UTF-8 bytes: no need to count.
+  return normalized.length > 66 && Buffer.byteLength(normalized, 'utf8') > MAX_LITERAL_KEY_BYTES
 }
 
 /**

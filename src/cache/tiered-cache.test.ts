@@ -7,6 +7,7 @@ import { MemoryCacheStore } from './memory-store.ts'
 import type { CacheEntry, CacheStore } from './store.ts'
 import { MemoryInvalidationBus, MemoryInvalidationHub } from './invalidation-bus.ts'
 import { MemoryLease, type Lease } from './lease.ts'
+import { normalizeCacheKey } from './keys.ts'
 import { estimateSize, KeyValueTagStore, MemoryTagStore, TieredCache, type CacheEvent, type TieredCacheOptions } from './tiered-cache.ts'
 import { ValueCodec } from './value-codec.ts'
 
@@ -733,5 +734,513 @@ describe('TieredCache lease', () => {
       )
       return true
     })
+  })
+})
+
+describe('TieredCache per-tier TTLs', () => {
+  function capped(overrides: Partial<TieredCacheOptions> = {}) {
+    const time = clock()
+    const l2 = new MemoryCacheStore({ now: time.now })
+    const l3 = new MemoryCacheStore({ now: time.now })
+    const events: CacheEvent[] = []
+    const cache = new TieredCache({
+      namespace: 'test',
+      l1: { ttlS: 30 },
+      tiers: [{ store: l2, ttlS: 300, name: 'redis' }, l3],
+      now: time.now,
+      jitter: 0,
+      onEvent: (e) => events.push(e),
+      ...overrides,
+    })
+    return { cache, l2, l3, events, ...time }
+  }
+
+  it('keeps an entry 30 s in L1, 300 s in the capped tier and the full TTL in the uncapped one', async () => {
+    const c = capped()
+    const loader = counting('v')
+    await c.cache.getOrSet('k', loader.load, { ttlS: 3_600 })
+    const inL2 = await c.l2.get('test:k')
+    assert.equal(inL2?.staleUntil, T0 + 300_000, 'the cap shortens the life in the tier')
+    assert.equal(inL2.freshUntil, T0 + 3_600_000, 'the freshness is the entry own')
+    assert.equal((await c.l3.get('test:k'))?.staleUntil, T0 + 3_600_000)
+    c.advance(29_999)
+    c.events.length = 0
+    assert.equal(await c.cache.get('k'), 'v')
+    assert.deepEqual(kinds(c.events, 'l1'), ['hit'])
+    c.advance(2)
+    c.events.length = 0
+    assert.equal(await c.cache.get('k'), 'v')
+    assert.deepEqual(kinds(c.events, 'l1'), ['miss', 'set'], 'past 30 s L1 no longer holds it')
+    assert.deepEqual(kinds(c.events, 'redis'), ['hit'], 'the tier is named in events')
+    c.advance(300_000)
+    c.events.length = 0
+    assert.equal(await c.cache.get('k'), 'v')
+    await c.cache.drain()
+    assert.deepEqual(kinds(c.events, 'redis'), ['miss', 'set'], 'past 300 s the capped tier misses and is backfilled')
+    assert.deepEqual(kinds(c.events, 'l3'), ['hit'])
+    assert.equal(loader.calls(), 1)
+  })
+
+  it('backfills with the remaining lifetime, never extending it', async () => {
+    const c = capped()
+    const other = new TieredCache({ namespace: 'test', l1: false, tiers: [c.l3], now: c.now, jitter: 0 })
+    await other.set('short', 'v', { ttlS: 60 })
+    await other.set('long', 'w', { ttlS: 3_600 })
+    c.advance(50_000)
+    assert.equal(await c.cache.get('short'), 'v')
+    assert.equal(await c.cache.get('long'), 'w')
+    await c.cache.drain()
+    assert.equal((await c.l2.get('test:short'))?.staleUntil, T0 + 60_000, 'the 10 s left, not the tier cap of 300 s')
+    assert.equal((await c.l2.get('test:long'))?.staleUntil, T0 + 50_000 + 300_000, 'capped from the backfill time')
+    c.advance(10_000)
+    assert.equal(await c.cache.get('short'), undefined, 'gone from L1 and L2 when the entry expires')
+    assert.equal(await c.l2.get('test:short'), undefined)
+  })
+
+  it('applies the TTL jitter to the tier caps', async () => {
+    const c = capped({ jitter: 0.1, random: () => 0 })
+    await c.cache.set('k', 'v', { ttlS: 3_600 })
+    assert.equal((await c.l2.get('test:k'))?.staleUntil, T0 + 270_000)
+    assert.equal((await c.l3.get('test:k'))?.staleUntil, T0 + 3_240_000)
+    c.advance(27_000)
+    c.events.length = 0
+    await c.cache.get('k')
+    assert.deepEqual(kinds(c.events, 'l1'), ['miss', 'set'], 'L1 cap of 30 s jittered down to 27 s')
+  })
+
+  it('names tiers in breaker states and stats, and rejects bad tier options by path', () => {
+    const c = capped()
+    assert.deepEqual(Object.keys(c.cache.breakerStates), ['redis', 'l3'])
+    assert.deepEqual(Object.keys(c.cache.stats()), ['l1', 'redis', 'l3'])
+    const store = new MemoryCacheStore()
+    const paths = (options: Partial<TieredCacheOptions>): string[] => {
+      try {
+        new TieredCache({ namespace: 'test', ...options })
+      } catch (err) {
+        assert.ok(err instanceof ConfigError)
+        return [...new Set(err.issues.map((i) => i.path))]
+      }
+      return []
+    }
+    assert.deepEqual(paths({ tiers: [{ store, ttlS: 0 }] }), ['cache.tiers.0.ttlS'])
+    assert.deepEqual(paths({ tiers: [{ store, name: 'loader' }] }), ['cache.tiers.0.name'], 'engine event sources are reserved')
+    assert.deepEqual(paths({ tiers: [{ store, name: 'l3' }, store] }), ['cache.tiers'], 'the second tier is l3 by default')
+    assert.deepEqual(paths({ tiers: [{ store: {} as CacheStore }] }), ['cache.tiers.0'])
+    assert.deepEqual(paths({ l1: { ttlS: -1 } }), ['cache.l1.ttlS'])
+    assert.deepEqual(paths({ tiers: [{ store, ttlS: 10, name: 'near' }, { store, name: 'far' }] }), [])
+  })
+})
+
+describe('TieredCache refresh-ahead', () => {
+  it('refreshes a hot key once in the background past the ratio, answering with the current value', async () => {
+    const h = harness({ refreshAhead: { ratio: 0.8 } })
+    await h.cache.getOrSet('k', () => 'old', { ttlS: 100 })
+    h.advance(79_000)
+    const gate = deferred<string>()
+    let calls = 0
+    const loader = (): Promise<string> => {
+      calls += 1
+      return gate.promise
+    }
+    assert.equal(await h.cache.getOrSet('k', loader, { ttlS: 100 }), 'old')
+    assert.equal(calls, 0, 'before the ratio nothing is refreshed')
+    h.advance(2_000)
+    const served = await Promise.all(Array.from({ length: 5 }, () => h.cache.getOrSet('k', loader, { ttlS: 100 })))
+    assert.deepEqual(served, ['old', 'old', 'old', 'old', 'old'])
+    assert.equal(calls, 1, 'one refresh for every hit')
+    assert.equal(h.events.filter((e) => e.tier === 'loader' && e.kind === 'refresh').length, 1)
+    gate.resolve('new')
+    await h.cache.drain()
+    assert.equal(await h.cache.get('k'), 'new')
+    assert.equal((await h.l2.get('test:k'))?.freshUntil, T0 + 181_000, 'the refreshed value has a whole new TTL')
+  })
+
+  it('shares the refresh with a concurrent load of the same key (single-flight)', async () => {
+    const h = harness({ refreshAhead: { ratio: 0.5 }, staleWhileRevalidate: false })
+    await h.cache.set('k', 'old', { ttlS: 10, graceS: 60 })
+    h.advance(6_000)
+    const gate = deferred<string>()
+    let calls = 0
+    const loader = (): Promise<string> => {
+      calls += 1
+      return gate.promise
+    }
+    assert.equal(await h.cache.getOrSet('k', loader), 'old')
+    h.advance(5_000)
+    // Now stale: this caller waits for a load, and gets the refresh already running.
+    const waiting = h.cache.getOrSet('k', loader)
+    gate.resolve('new')
+    assert.equal(await waiting, 'new')
+    assert.equal(calls, 1)
+  })
+
+  it('refreshes only keys with minHits hits on their in-process copy', async () => {
+    const h = harness({ refreshAhead: { ratio: 0.5, minHits: 3 } })
+    await h.cache.set('k', 'old', { ttlS: 10 })
+    h.advance(6_000)
+    const loader = counting('new')
+    await h.cache.getOrSet('k', loader.load)
+    await h.cache.getOrSet('k', loader.load)
+    assert.equal(loader.calls(), 0, 'two hits: not hot enough')
+    await h.cache.getOrSet('k', loader.load)
+    await h.cache.drain()
+    assert.equal(loader.calls(), 1)
+    assert.equal(await h.cache.get('k'), 'new')
+  })
+
+  it('keeps the old value when the refresh fails, reports it and backs off before retrying', async () => {
+    const h = harness({ refreshAhead: { ratio: 0.5 } })
+    await h.cache.set('k', 'old', { ttlS: 100 })
+    h.advance(60_000)
+    let calls = 0
+    const failing = (): Promise<string> => {
+      calls += 1
+      return Promise.reject(new Error('db down'))
+    }
+    assert.equal(await h.cache.getOrSet('k', failing), 'old')
+    await h.cache.drain()
+    assert.equal(calls, 1)
+    assert.ok(h.events.some((e) => e.tier === 'loader' && e.kind === 'error' && e.reason === 'db down'))
+    assert.equal(await h.cache.getOrSet('k', failing), 'old', 'still served, still fresh')
+    await h.cache.drain()
+    assert.equal(calls, 1, 'no retry on every hit')
+    h.advance(20_001)
+    assert.equal(await h.cache.getOrSet('k', failing), 'old')
+    await h.cache.drain()
+    assert.equal(calls, 2, 'retried halfway to expiry')
+  })
+
+  it('refreshes ahead on a remote hit too when L1 is off', async () => {
+    const h = harness({ l1: false, refreshAhead: { ratio: 0.5 } })
+    await h.cache.set('k', 'old', { ttlS: 10 })
+    h.advance(6_000)
+    const loader = counting('new')
+    assert.equal(await h.cache.getOrSet('k', loader.load), 'old')
+    await h.cache.drain()
+    assert.equal(loader.calls(), 1)
+    assert.equal(await h.cache.get('k'), 'new')
+  })
+
+  it('takes a per-call override, can be turned off per call, and rejects a bad ratio', async () => {
+    const h = harness()
+    await h.cache.set('k', 'old', { ttlS: 10 })
+    h.advance(6_000)
+    const loader = counting('new')
+    await h.cache.getOrSet('k', loader.load)
+    await h.cache.drain()
+    assert.equal(loader.calls(), 0, 'off by default')
+    await h.cache.getOrSet('k', loader.load, { refreshAhead: { ratio: 0.5 } })
+    await h.cache.drain()
+    assert.equal(loader.calls(), 1)
+    const on = harness({ refreshAhead: { ratio: 0.1 } })
+    await on.cache.set('k', 'old', { ttlS: 10 })
+    on.advance(6_000)
+    await on.cache.getOrSet('k', loader.load, { refreshAhead: false })
+    await on.cache.drain()
+    assert.equal(loader.calls(), 1)
+    await assert.rejects(h.cache.getOrSet('k', loader.load, { refreshAhead: { ratio: 2 } }), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED')
+    assert.throws(() => new TieredCache({ namespace: 'ok', refreshAhead: { ratio: 1.5 } }), ConfigError)
+  })
+})
+
+describe('TieredCache warm-up and prefetch', () => {
+  it('loads entries with bounded concurrency and counts loaded and failed', async () => {
+    const h = harness()
+    let running = 0
+    let most = 0
+    const entry = (key: string, fail = false) => ({
+      key,
+      loader: async (): Promise<string> => {
+        running += 1
+        most = Math.max(most, running)
+        await sleep(5)
+        running -= 1
+        if (fail) throw new Error(`no ${key}`)
+        return `value of ${key}`
+      },
+      options: { ttlS: 60, tags: ['warm'] },
+    })
+    const result = await h.cache.warm([entry('a'), entry('b'), entry('c', true), entry('d'), { key: 'bad\u0000key', loader: () => 'x' }, entry('e')], { concurrency: 2 })
+    assert.deepEqual(result, { loaded: 4, skipped: 0, failed: 2, failedKeys: ['c', 'bad\u0000key'] })
+    assert.equal(most, 2)
+    assert.equal(await h.cache.get('a'), 'value of a')
+    assert.deepEqual((await h.l2.get('test:e'))?.tags, ['warm'])
+    assert.ok(h.events.some((e) => e.tier === 'loader' && e.kind === 'error' && e.reason === 'no c'))
+  })
+
+  it('skips keys that are already fresh unless forced', async () => {
+    const h = harness()
+    await h.cache.set('a', 'cached')
+    const loader = counting('loaded')
+    assert.deepEqual(await h.cache.warm([{ key: 'a', loader: loader.load }, { key: 'b', loader: loader.load }]), { loaded: 1, skipped: 1, failed: 0, failedKeys: [] })
+    assert.equal(await h.cache.get('a'), 'cached')
+    assert.deepEqual(await h.cache.warm([{ key: 'a', loader: loader.load }], { force: true }), { loaded: 1, skipped: 0, failed: 0, failedKeys: [] })
+    assert.equal(await h.cache.get('a'), 'loaded')
+    await assert.rejects(h.cache.warm([], { concurrency: 0 }), ConfigError)
+  })
+
+  it('pulls entries the remote tiers hold into L1 with one getMany per tier, without loaders', async () => {
+    const time = clock()
+    const h = harness({}, time)
+    const other = new TieredCache({ namespace: 'test', l1: false, tiers: [h.l3], now: time.now, jitter: 0 })
+    await other.set('k1', 'one')
+    await other.set('k2', 'two')
+    await h.l2.set('test:k4', { value: Uint8Array.of(0xff, 0, 1), createdAt: T0, freshUntil: T0 + 60_000, staleUntil: T0 + 60_000, tags: [] })
+    await h.cache.set('k5', 'five')
+    let getManyCalls = 0
+    const getMany = h.l3.getMany.bind(h.l3)
+    h.l3.getMany = (keys) => {
+      getManyCalls += 1
+      return getMany(keys)
+    }
+    h.events.length = 0
+    assert.equal(await h.cache.prefetch(['k1', 'k2', 'k3', 'k4', 'k5', 'k1']), 3, 'k1, k2 pulled; k5 already in L1')
+    assert.equal(getManyCalls, 1)
+    assert.ok(h.events.some((e) => e.tier === 'l2' && e.kind === 'error' && e.reason?.startsWith('unreadable entry') === true), 'a corrupt entry is a miss, reported')
+    h.events.length = 0
+    const loader = counting('never')
+    assert.equal(await h.cache.getOrSet('k1', loader.load), 'one')
+    assert.equal(await h.cache.getOrSet('k2', loader.load), 'two')
+    assert.equal(loader.calls(), 0)
+    assert.deepEqual(kinds(h.events, 'l1'), ['hit', 'hit'])
+    assert.deepEqual(kinds(h.events, 'l3'), [], 'served from L1 without another remote read')
+  })
+
+  it('does nothing without L1, survives a failing tier and rejects a bad key before any I/O', async () => {
+    const time = clock()
+    const noL1 = harness({ l1: false }, time)
+    await noL1.cache.set('k', 'v')
+    assert.equal(await noL1.cache.prefetch(['k']), 0)
+    const l3 = new MemoryCacheStore({ now: time.now })
+    const events: CacheEvent[] = []
+    const cache = new TieredCache({ namespace: 'test', tiers: [brokenStore('throw'), l3], now: time.now, onEvent: (e) => events.push(e) })
+    await new TieredCache({ namespace: 'test', l1: false, tiers: [l3], now: time.now }).set('k', 'v')
+    assert.equal(await cache.prefetch(['k']), 1)
+    assert.ok(events.some((e) => e.tier === 'l2' && e.kind === 'error'))
+    await assert.rejects(cache.prefetch(['ok', 'x'.repeat(2_000)]), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED')
+  })
+})
+
+describe('TieredCache stats', () => {
+  it('counts hits, misses, sets, bytes and latency per tier', async () => {
+    const h = harness()
+    await h.cache.getOrSet('k', () => ({ title: 'Blue in Green' }))
+    await h.cache.getOrSet('k', () => 'unused')
+    const encoded = (await h.l2.get('test:k'))?.value.byteLength ?? 0
+    assert.ok(encoded > 0)
+    const { l1, l2 } = h.cache.stats()
+    assert.ok(l1 && l2)
+    assert.equal(l1.hits, 1)
+    assert.equal(l1.misses, 1)
+    assert.equal(l1.sets, 1)
+    assert.ok(l1.bytesWritten > 0, 'L1 counts the estimated size it stores')
+    assert.equal(l1.latency.count, 0, 'L1 hits are not timed')
+    assert.equal(l2.misses, 1)
+    assert.equal(l2.sets, 1)
+    assert.equal(l2.bytesWritten, encoded)
+    assert.equal(l2.latency.count, 2, 'the get and the set')
+    assert.equal(l2.latency.buckets.reduce((a, b) => a + b, 0), 2)
+    assert.ok(h.events.some((e) => e.tier === 'l2' && e.kind === 'set' && e.bytes === encoded), 'set events carry the bytes')
+    // A second instance on the same tiers reads the bytes back.
+    const reader = new TieredCache({ namespace: 'test', tiers: [h.l2, h.l3], now: h.now })
+    await reader.get('k')
+    assert.equal(reader.stats().l2?.hits, 1)
+    assert.equal(reader.stats().l2?.bytesRead, encoded)
+    await h.cache.get('k')
+    assert.equal(l1.hits, 1, 'a snapshot is a copy')
+    assert.equal(h.cache.stats().l1?.hits, 2)
+  })
+
+  it('counts stale hits, errors and evictions', async () => {
+    const time = clock()
+    const cache = new TieredCache({ namespace: 'test', l1: { maxEntries: 2 }, tiers: [brokenStore('throw')], now: time.now, graceS: 60 })
+    await cache.set('a', 1, { ttlS: 1 })
+    await cache.set('b', 2)
+    await cache.set('c', 3)
+    time.advance(2_000)
+    await cache.set('d', 4, { ttlS: 1 })
+    time.advance(2_000)
+    await cache.getOrSet('d', () => 5)
+    await cache.drain()
+    const { l1, l2 } = cache.stats()
+    assert.ok(l1 && l2)
+    assert.equal(l1.stale, 1)
+    assert.ok(l1.evictions >= 2)
+    assert.ok(l2.errors >= 5)
+  })
+
+  it('counts L1 hits without an onEvent hook', async () => {
+    const cache = new TieredCache({ namespace: 'test' })
+    await cache.set('k', 1)
+    for (let i = 0; i < 10; i++) await cache.get('k')
+    assert.equal(cache.stats().l1?.hits, 10)
+  })
+})
+
+describe('TieredCache bad input', () => {
+  it('rejects a key over 1024 characters with ERR_STORE_VALUE_REJECTED and calls nothing', async () => {
+    const h = harness()
+    const loader = counting()
+    const long = 'k'.repeat(1_025)
+    const rejected = (err: unknown): boolean => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED' && /at most 1024/.test(err.message)
+    await assert.rejects(h.cache.getOrSet(long, loader.load), rejected)
+    await assert.rejects(h.cache.set(long, 1), rejected)
+    await assert.rejects(h.cache.get(long), rejected)
+    await assert.rejects(h.cache.getOrSet('tab\there', loader.load), (err: unknown) => err instanceof BackbeatError && /control characters/.test(err.message))
+    assert.equal(loader.calls(), 0)
+    assert.equal(h.l2.size, 0)
+  })
+
+  it('returns but does not cache a value over maxValueBytes once encoded, and reports its size', async () => {
+    const h = harness({ maxValueBytes: 2_048 })
+    // Pseudo-random (deterministic) so compression cannot bring it under the limit.
+    let seed = 42
+    const big = Array.from({ length: 600 }, () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed.toString(36)
+    })
+    const loader = counting(big)
+    assert.deepEqual(await h.cache.getOrSet('big', loader.load), big)
+    assert.equal(await h.l2.get('test:big'), undefined)
+    assert.equal(await h.cache.get('big'), undefined, 'not in L1 either: instances must agree')
+    const event = h.events.find((e) => e.tier === 'codec' && e.kind === 'error')
+    assert.ok(event?.reason?.includes('maxValueBytes') === true)
+    assert.ok((event.bytes ?? 0) > 2_048)
+    assert.equal(await h.cache.getOrSet('small', () => 'fits'), 'fits')
+    assert.ok(await h.l2.get('test:small'))
+    assert.throws(() => new TieredCache({ namespace: 'ok', maxValueBytes: 0 }), ConfigError)
+  })
+})
+
+describe('TieredCache peek and the L1 hit path', () => {
+  it('peeks a fresh L1 value synchronously, never reading the tiers or calling a loader', async () => {
+    const h = harness()
+    await h.cache.set('track:1', { id: 't1' }, { ttlS: 10, graceS: 60 })
+    assert.deepEqual(h.cache.peek('track:1'), { id: 't1' })
+    assert.equal(h.cache.peek('track:2'), undefined, 'absent from L1: no tier lookup')
+    await h.l2.set('test:track:3', (await h.l2.get('test:track:1')) as CacheEntry)
+    assert.equal(h.cache.peek('track:3'), undefined, 'held by L2 only')
+    h.advance(11_000)
+    assert.equal(h.cache.peek('track:1'), undefined, 'in grace: not fresh')
+    h.advance(60_000)
+    assert.equal(h.cache.peek('track:1'), undefined, 'past grace')
+    const l1 = h.cache.stats().l1
+    assert.ok(l1)
+    assert.deepEqual([l1.hits, l1.stale, l1.misses], [1, 1, 3])
+    assert.deepEqual(
+      h.events.filter((e) => e.tier === 'l1' && e.kind !== 'set').map((e) => e.kind),
+      ['hit', 'miss', 'miss', 'stale', 'miss'],
+    )
+  })
+
+  it('peeks nothing without L1 and rejects an invalid key', async () => {
+    const cache = new TieredCache({ namespace: 'test', l1: false, tiers: [new MemoryCacheStore()] })
+    await cache.set('k', 1)
+    assert.equal(cache.peek('k'), undefined)
+    assert.throws(() => cache.peek('tab\there'), (err: unknown) => err instanceof BackbeatError && err.code === 'ERR_STORE_VALUE_REJECTED')
+    assert.throws(() => cache.peek(''), BackbeatError)
+  })
+
+  it('peeks a tagged value only while its tag times are known, and never one an invalidation voided', async () => {
+    const time = clock()
+    const tagStore = new MemoryTagStore()
+    const a = harness({ tagStore, tagCacheMs: 1_000 }, time)
+    const b = new TieredCache({ namespace: 'test', tiers: [a.l2], now: time.now, tagStore, tagCacheMs: 1_000 })
+    await a.cache.set('album:1', 'v1', { tags: ['album:1'] })
+    assert.equal(a.cache.peek('album:1'), undefined, 'the tag time was never read: unknown')
+    assert.equal(await a.cache.get('album:1'), 'v1', 'get asks the tag store')
+    assert.equal(a.cache.peek('album:1'), 'v1', 'now known')
+    time.advance(1)
+    await b.invalidateTags(['album:1'])
+    assert.equal(a.cache.peek('album:1'), 'v1', 'a has not re-read the tag time yet (tagCacheMs)')
+    time.advance(1_000)
+    assert.equal(a.cache.peek('album:1'), undefined, 'the known time is too old: unknown again')
+    assert.equal(await a.cache.get('album:1'), undefined, 'get re-reads it and finds the invalidation')
+    assert.equal(a.cache.peek('album:1'), undefined)
+    await a.cache.invalidateTags(['album:1'])
+    await a.cache.set('album:2', 'v2', { tags: ['album:1'] })
+    time.advance(1)
+    await a.cache.invalidateTags(['album:1'])
+    await a.cache.set('album:2', 'v3', { tags: ['album:1'] })
+    assert.equal(a.cache.peek('album:2'), undefined, 'written in the same ms as a known invalidation: void')
+  })
+
+  it('never peeks tagged values with tagCacheMs 0: each read must ask the tag store', async () => {
+    const h = harness({ tagCacheMs: 0 })
+    await h.cache.set('k', 1, { tags: ['t'] })
+    assert.equal(await h.cache.get('k'), 1)
+    assert.equal(h.cache.peek('k'), undefined)
+  })
+
+  it('answers get/getOrSet of a tagged entry from L1 once its tag times are known', async () => {
+    let asked = 0
+    const times = new MemoryTagStore()
+    const tagStore = {
+      get: (tags: readonly string[]) => {
+        asked += 1
+        return times.get(tags)
+      },
+      set: (tags: readonly string[], atMs: number) => times.set(tags, atMs),
+    }
+    const h = harness({ tagStore, tagCacheMs: 1_000 })
+    await h.cache.set('k', 'v', { tags: ['t'] })
+    for (let i = 0; i < 5; i++) assert.equal(await h.cache.getOrSet('k', () => 'loaded', { tags: ['t'] }), 'v')
+    assert.equal(asked, 1, 'one tag store read, then the cached time')
+    assert.equal(h.cache.stats().l1?.hits, 5)
+  })
+
+  it('finds a value by any spelling of its key, and keeps long hashed keys apart from look-alike keys', async () => {
+    const h = harness()
+    await h.cache.set('Beyonce\u0301', 'composed')
+    assert.equal(h.cache.peek('Beyonc\u00e9'), 'composed')
+    assert.equal(await h.cache.get('Beyonce\u0301'), 'composed')
+    assert.equal(await h.cache.get('Beyonc\u00e9'), 'composed')
+    const long = 'é'.repeat(150)
+    await h.cache.set(long, 'long value')
+    assert.equal(h.cache.peek(long), 'long value')
+    // The hashed form of the long key is itself a valid key, naming a different entry.
+    const hashedForm = normalizeCacheKey(long)
+    assert.notEqual(hashedForm, long)
+    assert.equal(h.cache.peek(hashedForm), undefined)
+    assert.equal(await h.cache.get(hashedForm), undefined)
+    assert.throws(() => h.cache.peek(`\u0000${hashedForm}`), BackbeatError)
+    await assert.rejects(h.cache.get(`\u0000${hashedForm}`), BackbeatError)
+    await h.cache.delete(long)
+    assert.equal(h.cache.peek(long), undefined)
+    assert.equal(await h.cache.get(long), undefined)
+  })
+
+  it('counts the same L1 bytes whatever the key spelling (namespace included)', async () => {
+    const a = new TieredCache({ namespace: 'test' })
+    await a.set('k', 'v')
+    const b = new TieredCache({ namespace: 'test' })
+    await b.set('k\u0301', 'v')
+    const c = new TieredCache({ namespace: 'test' })
+    await c.set('\u1e31', 'v') // 'k' + combining acute composes to U+1E31
+    assert.equal(b.stats().l1?.bytesWritten, c.stats().l1?.bytesWritten)
+    assert.equal((b.stats().l1?.bytesWritten ?? 0) - (a.stats().l1?.bytesWritten ?? 0), 0)
+  })
+
+  it('with the system clock, expires L1 entries on time for hit checks too', async () => {
+    const cache = new TieredCache({ namespace: 'test', l1: { maxEntries: 10 } })
+    await cache.set('k', 'v', { ttlS: 0.02 })
+    assert.equal(cache.peek('k'), 'v')
+    assert.equal(await cache.get('k'), 'v')
+    await sleep(30)
+    assert.equal(cache.peek('k'), undefined)
+    assert.equal(await cache.get('k'), undefined)
+    await cache.close()
+  })
+
+  it('drops an expired L1 entry it meets (no lru-cache TTL of its own)', async () => {
+    const h = harness({ tiers: [] })
+    await h.cache.set('k', 1, { ttlS: 1 })
+    h.advance(1_001)
+    assert.equal(h.cache.peek('k'), undefined)
+    assert.equal(await h.cache.get('k'), undefined)
+    assert.deepEqual(
+      h.events.filter((e) => e.tier === 'l1').map((e) => e.kind),
+      ['set', 'miss', 'miss'],
+    )
   })
 })

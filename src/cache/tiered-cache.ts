@@ -4,8 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import { BackbeatError, parseOptions, systemClock, type Clock } from '../core/index.ts'
 import { withTimeout, type KeyValueStore } from '../stores/index.ts'
+import { TierStats, type CacheTierStats } from './cache-stats.ts'
 import type { InvalidationBus, InvalidationInput, InvalidationNotice } from './invalidation-bus.ts'
-import { cacheKey, tagKey } from './keys.ts'
+import { isHashedCacheKey, normalizeCacheKey, tagKey } from './keys.ts'
 import { MAX_LEASE_TTL_MS, type Lease } from './lease.ts'
 import type { CacheEntry, CacheStore } from './store.ts'
 import { ValueCodec } from './value-codec.ts'
@@ -89,11 +90,54 @@ export type CacheEventTier = string
 /** One observation for the metrics hook. */
 export interface CacheEvent {
   readonly tier: CacheEventTier
-  readonly kind: 'hit' | 'miss' | 'stale' | 'error' | 'set' | 'evict'
+  /** `refresh` (tier `loader`): a hit past the refresh-ahead ratio started a background load. */
+  readonly kind: 'hit' | 'miss' | 'stale' | 'error' | 'set' | 'evict' | 'refresh'
   /** How long the operation took (0 for in-process work). */
   readonly ms: number
   /** Why, for `error` events (never the cached value). */
   readonly reason?: string
+  /** Encoded bytes read (remote hit) or written (remote set), or the encoded size of a refused value. */
+  readonly bytes?: number
+}
+
+/**
+ * A remote tier with its own lifetime cap: `ttlS` bounds how long this tier keeps an entry
+ * (jittered like the TTL), whatever the entry's TTL; `name` replaces `l2`, `l3`... in events,
+ * stats and breaker states.
+ *
+ * @example
+ * new TieredCache({ namespace: 'catalog', l1: { ttlS: 30 }, tiers: [{ store: redisStore, ttlS: 300, name: 'redis' }] })
+ */
+export interface CacheTierConfig {
+  readonly store: CacheStore
+  readonly ttlS?: number
+  readonly name?: string
+}
+
+/** Refresh-ahead: a fresh hit past `ratio` of its TTL starts one background refresh. */
+export interface RefreshAheadOptions {
+  /** Fraction of the TTL (0..1) after which a hit refreshes the value in the background. */
+  readonly ratio: number
+  /** Hits on the in-process copy needed before refreshing ahead (default 1): only hot keys refresh. */
+  readonly minHits?: number
+}
+
+/** One entry of {@link TieredCache.warm}. */
+export interface WarmEntry<T = unknown> {
+  readonly key: string
+  readonly loader: Loader<T>
+  readonly options?: CacheSetOptions
+}
+
+/** What {@link TieredCache.warm} did. */
+export interface WarmResult {
+  /** Keys whose loader ran and whose value was stored. */
+  readonly loaded: number
+  /** Keys that already held a fresh value (not reloaded unless `force`). */
+  readonly skipped: number
+  /** Keys whose loader failed or whose key was invalid; they are listed in `failedKeys`. */
+  readonly failed: number
+  readonly failedKeys: readonly string[]
 }
 
 /** What a loader receives: `signal` aborts when the hard timeout gives up on it. */
@@ -122,6 +166,8 @@ export interface GetOrSetOptions extends CacheSetOptions {
    * waits for the loader (up to the soft timeout), falling back to the stale value on error.
    */
   staleWhileRevalidate?: boolean
+  /** Overrides the cache's `refreshAhead` for this call; `false` turns it off. */
+  refreshAhead?: RefreshAheadOptions | false
 }
 
 const fn = <T>(message: string) => z.custom<T>((value) => typeof value === 'function', message)
@@ -136,7 +182,25 @@ const isBus = (value: unknown): value is InvalidationBus =>
 const isLease = (value: unknown): value is Lease =>
   typeof value === 'object' && value !== null && ['acquire', 'release', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
 const seconds = z.number().min(0).max(365 * 24 * 3_600)
+const positiveSeconds = seconds.refine((value) => value > 0, 'must be more than 0')
 const millis = z.number().int().min(1).max(3_600_000)
+/** Names the engine uses for its own event sources; a tier may not take them. */
+const RESERVED_TIER_NAMES = new Set(['l1', 'loader', 'codec', 'tags', 'bus', 'lease'])
+const tierSchema = z.union([
+  z.custom<CacheStore>(isStore, 'must be a CacheStore'),
+  z
+    .object({
+      store: z.custom<CacheStore>(isStore, 'must be a CacheStore'),
+      ttlS: positiveSeconds.optional(),
+      name: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be 1-32 characters of a-z, 0-9, _ and -, starting with a letter')
+        .refine((name) => !RESERVED_TIER_NAMES.has(name), 'is reserved')
+        .optional(),
+    })
+    .strict(),
+])
+const tierNames = (tiers: ReadonlyArray<z.output<typeof tierSchema>>): string[] => tiers.map((tier, i) => ('name' in tier && typeof tier.name === 'string' ? tier.name : `l${i + 2}`))
 
 const optionsSchema = z
   .object({
@@ -148,11 +212,24 @@ const optionsSchema = z
           .object({
             maxEntries: z.number().int().min(1).max(100_000_000).default(10_000),
             maxBytes: z.number().int().min(1_024).max(Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
+            /** The longest L1 keeps an entry (jittered), whatever its TTL: bounds how stale an instance without a bus gets. */
+            ttlS: positiveSeconds.optional(),
           })
           .strict(),
       ])
       .default({ maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 }),
-    tiers: z.array(z.custom<CacheStore>(isStore, 'must be a CacheStore')).max(8).default([]),
+    /** Remote tiers, fastest first: a CacheStore, or `{ store, ttlS, name }` to cap its lifetime and name it. */
+    tiers: z.array(tierSchema).max(8).default([]),
+    /** Encoded values (after compression and encryption) larger than this are not cached; the call still answers. */
+    maxValueBytes: z.number().int().min(1).max(512 * 1024 * 1024).default(1024 * 1024),
+    /** Refresh hot keys before they expire; see {@link RefreshAheadOptions}. */
+    refreshAhead: z
+      .object({
+        ratio: z.number().min(0).max(1),
+        minHits: z.number().int().min(1).max(1_000_000).default(1),
+      })
+      .strict()
+      .optional(),
     codec: z.custom<ValueCodec>((value) => value instanceof ValueCodec, 'must be a ValueCodec').optional(),
     defaultTtlS: seconds.refine((value) => value > 0, 'must be more than 0').default(300),
     graceS: seconds.default(0),
@@ -198,6 +275,7 @@ const optionsSchema = z
     message: 'must not be longer than waitMs',
     path: ['lease', 'pollMs'],
   })
+  .refine((o) => new Set(tierNames(o.tiers)).size === o.tiers.length, { message: 'tier names must be unique', path: ['tiers'] })
 
 /** Options of {@link TieredCache}; see the class comment. */
 export type TieredCacheOptions = z.input<typeof optionsSchema>
@@ -208,6 +286,16 @@ interface L1Entry {
   readonly freshUntil: number
   readonly staleUntil: number
   readonly tags: readonly string[]
+  /** Hits on this in-process copy (refresh-ahead's `minHits`). */
+  hits: number
+  /** Earliest time a refresh-ahead may start again (backs off after one starts or fails). */
+  refreshAfter: number
+  /**
+   * min(freshUntil, staleUntil): a read before it is a fresh hit. One field for the hit path,
+   * because every double field read is a pointer chase (V8 boxes them); kept in step with the
+   * two bounds wherever an entry is built.
+   */
+  readonly hitUntil: number
 }
 
 interface Found {
@@ -227,6 +315,9 @@ interface Tier {
   readonly name: string
   readonly store: CacheStore
   readonly breaker: CircuitBreakerPolicy
+  /** The tier's lifetime cap in ms, before jitter. */
+  readonly capMs: number | undefined
+  readonly stats: TierStats
 }
 
 const BREAKER_STATES = {
@@ -240,6 +331,17 @@ const BREAKER_STATES = {
 const ENTRY_OVERHEAD_BYTES = 128
 /** The walk estimating a value's size stops after this many nodes and extrapolates. */
 const SIZE_WALK_LIMIT = 10_000
+/**
+ * With the system clock, L1 hit checks reuse one clock read for at most this many reads (and
+ * until the next 1 ms timer tick), like lru-cache's `ttlResolution`: a Date.now() per hit
+ * would cost more than the whole lookup.
+ */
+const COARSE_CLOCK_READS = 64
+/**
+ * Marks L1 keys of hashed (long) cache keys. A control character can never be part of a valid
+ * key, so a caller's key looked up as is can only find the entry stored under that very key.
+ */
+const HASHED_L1_MARK = '\u0000'
 
 /**
  * A read-through cache over an in-process LRU (decoded values) and remote tiers (codec bytes,
@@ -260,9 +362,26 @@ const SIZE_WALK_LIMIT = 10_000
  * their stale value or poll the remote tiers for the winner's result (up to `waitMs`, then
  * load themselves). Bus and lease failures are reported through `onEvent` and never fail a call.
  *
+ * Each tier may cap how long it keeps an entry (`l1.ttlS`, `{ store, ttlS }`): a short L1
+ * life bounds how stale an instance gets, a long one in a shared tier spares the loader; a
+ * backfill keeps the entry's remaining life (capped), never extending it. With
+ * `refreshAhead`, a fresh hit past `ratio` of the TTL starts one background refresh, so hot
+ * keys never go stale. `warm()` loads many keys with bounded concurrency, `prefetch()` copies
+ * what the remote tiers hold into L1, and `stats()` counts per tier (plain integer
+ * increments on the L1 hit path). Encoded values over `maxValueBytes` are not cached.
+ *
+ * Hot path: `peek(key)` answers a fresh L1 value synchronously (no promise, no tier, no
+ * loader) and is the read to use where a value is needed at once; `get`/`getOrSet` answer an
+ * L1 hit with no await inside. Both look the caller's key up in L1 as is (validation and NFC
+ * normalisation run only when it is not found there) and, on the system clock, reuse one clock
+ * read for up to 64 hit checks until a 1 ms timer clears it, as lru-cache's `ttlResolution`
+ * does: an entry may be served about a millisecond past its freshness (longer only while the
+ * event loop is blocked, and for at most 64 reads). An injected `now` is read on every check.
+ *
  * @example
  * const cache = new TieredCache({ namespace: 'catalog', tiers: [new RedisCacheStore({ redis })], graceS: 60 })
  * const album = await cache.getOrSet(`album:${id}`, () => db.album(id), { ttlS: 300, tags: [`album:${id}`] })
+ * const again = cache.peek<Album>(`album:${id}`) // sync; undefined unless fresh in L1
  * await cache.invalidateTags([`album:${id}`])
  */
 export class TieredCache {
@@ -277,12 +396,27 @@ export class TieredCache {
   readonly #now: Clock
   readonly #prefix: string
   readonly #unsubscribe: (() => void) | undefined
+  /** Declared before #l1 is built: its size calculation counts bytes here. */
+  readonly #l1Stats = new TierStats()
+  readonly #l1CapMs: number | undefined
+  /** The clock is the system clock: L1 hit checks may use {@link TieredCache.#hitNow}'s cached time. */
+  readonly #coarseClock: boolean
+  /** The cached time for hit checks (0: none). */
+  #cachedNow = 0
+  #cachedReads = 0
+  /** `options.onEvent`, kept in a field: the hit path checks it on every read. */
+  readonly #onEvent: ((event: CacheEvent) => void) | undefined
+  readonly #forgetNow = (): void => {
+    this.#cachedNow = 0
+  }
   #closed = false
 
   constructor(options: TieredCacheOptions) {
     this.options = parseOptions('cache', optionsSchema, options)
     const { now, l1, breaker } = this.options
     this.#now = now
+    this.#coarseClock = now === systemClock
+    this.#onEvent = this.options.onEvent
     this.#prefix = `${this.options.namespace}:`
     this.#codec = this.options.codec ?? new ValueCodec()
     this.#tagStore = this.options.tagStore ?? new MemoryTagStore()
@@ -292,16 +426,25 @@ export class TieredCache {
         : new LRUCache<string, L1Entry>({
             max: l1.maxEntries,
             maxSize: l1.maxBytes,
-            sizeCalculation: (entry, key) => l1Size(key, entry),
-            ttlResolution: 0,
-            perf: { now },
+            sizeCalculation: (entry, key) => {
+              const size = l1Size(this.#prefix.length + key.length - (key.startsWith(HASHED_L1_MARK) ? 1 : 0), entry)
+              this.#l1Stats.bytesWritten += size
+              return size
+            },
+            // No lru-cache TTL: every read compares the entry's staleUntil itself (and drops
+            // what has expired), LRU order and maxBytes bound the rest. lru-cache's own TTL
+            // check would read the clock a second time on every hit.
             dispose: (_entry, _key, reason) => {
-              if (reason === 'evict') this.#emit('l1', 'evict', 0)
+              if (reason === 'evict') this.#tierEvent('l1', this.#l1Stats, 'evict', 0)
             },
           })
-    this.#tiers = this.options.tiers.map((store, i) => ({
-      name: `l${i + 2}`,
-      store,
+    this.#l1CapMs = l1 === false || l1.ttlS === undefined ? undefined : l1.ttlS * 1_000
+    const names = tierNames(this.options.tiers)
+    this.#tiers = this.options.tiers.map((tier, i) => ({
+      name: names[i] ?? `l${i + 2}`,
+      store: isStore(tier) ? tier : tier.store,
+      capMs: isStore(tier) || tier.ttlS === undefined ? undefined : tier.ttlS * 1_000,
+      stats: new TierStats(),
       breaker: circuitBreaker(handleAll, { halfOpenAfter: breaker.halfOpenAfterMs, breaker: new ConsecutiveBreaker(breaker.failureThreshold) }),
     }))
     this.#unsubscribe = this.options.bus?.subscribe((notice) => this.#applyRemote(notice))
@@ -316,10 +459,22 @@ export class TieredCache {
    * const track = await cache.getOrSet(`track:${id}`, ({ signal }) => api.track(id, { signal }), { ttlS: 60, graceS: 600, tags: ['tracks'] })
    */
   async getOrSet<T>(key: string, loader: Loader<T>, options: GetOrSetOptions = {}): Promise<T> {
-    const full = cacheKey(this.options.namespace, key)
+    const hot = this.#l1Hot(key)
+    const full = hot === undefined ? this.#fullKey(key) : ''
     const tags = validTags(options.tags)
+    const ahead = options.refreshAhead ?? this.options.refreshAhead
+    if (options.refreshAhead !== undefined && options.refreshAhead !== false) validRefreshAhead(options.refreshAhead)
+    if (hot !== undefined) {
+      this.#countL1Hit(hot)
+      // A direct L1 hit proves `key` is valid and already normalised (see #l1Hot).
+      if (ahead !== undefined && ahead !== false) this.#refreshAhead(key, this.#prefix + key, loader, options, tags, hot, ahead)
+      return hot.value as T
+    }
     const found = await this.#lookup(full)
-    if (found?.fresh === true) return found.entry.value as T
+    if (found?.fresh === true) {
+      if (ahead !== undefined && ahead !== false) this.#refreshAhead(key, full, loader, options, tags, found.entry, ahead)
+      return found.entry.value as T
+    }
     const flight = this.#flight(key, full, loader, options, tags, found?.entry)
     if (found === undefined) return (await flight.promise) as T
     const stale = found.entry.value as T
@@ -338,9 +493,66 @@ export class TieredCache {
    * @example const album = await cache.get<Album>(`album:${id}`)
    */
   async get<T>(key: string, options: { allowStale?: boolean } = {}): Promise<T | undefined> {
-    const found = await this.#lookup(cacheKey(this.options.namespace, key))
+    const hot = this.#l1Hot(key)
+    if (hot !== undefined) {
+      this.#countL1Hit(hot)
+      return hot.value as T
+    }
+    const found = await this.#lookup(this.#fullKey(key))
     if (found === undefined || (!found.fresh && options.allowStale !== true)) return undefined
     return found.entry.value as T
+  }
+
+  /**
+   * The fresh value of `key` in L1, synchronously, or undefined: the hot-path read for code
+   * that can use a value at once and fall back to `get`/`getOrSet` otherwise. It never looks
+   * in the remote tiers, never calls a loader and never waits: a value past its freshness, an
+   * entry whose tags have not been checked against the tag store within `tagCacheMs` (so may
+   * have been invalidated), and any key when L1 is off all answer undefined. Counted in
+   * `stats().l1` like a read: a hit, `stale` for a value in grace, a miss otherwise. Throws
+   * `ERR_STORE_VALUE_REJECTED` for an invalid key.
+   *
+   * @example
+   * const track = cache.peek<Track>(`track:${id}`) ?? (await cache.getOrSet(`track:${id}`, () => db.track(id)))
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- as get<T>: the caller names the type it cached
+  peek<T>(key: string): T | undefined {
+    const l1 = this.#l1
+    // #l1Hot and #countL1Hit, inlined by hand: this is the path measured against a bare LRU get.
+    const hot = l1?.get(key)
+    if (hot !== undefined && key.charCodeAt(0) !== 0) {
+      const now = this.#hitNow()
+      if (hot.hitUntil > now && (hot.tags.length === 0 || this.#tagsKnownValid(hot, now) === true)) {
+        hot.hits += 1
+        this.#l1Stats.hits += 1
+        if (this.#onEvent !== undefined) this.#emit('l1', 'hit', 0)
+        return hot.value as T
+      }
+    }
+    return this.#peekSlow(key) as T | undefined
+  }
+
+  /** The rest of peek, out of line so the hit path stays small enough to inline into callers. */
+  #peekSlow(key: string): unknown {
+    const l1 = this.#l1
+    // Not a plain fresh hit: validate the key (throws), then look again under its L1 key.
+    const l1Key = this.#l1Key(this.#fullKey(key))
+    if (l1 === undefined) return undefined
+    const local = l1.get(l1Key)
+    if (local !== undefined) {
+      const now = this.#hitNow()
+      const tagsValid = local.tags.length === 0 ? true : this.#tagsKnownValid(local, now)
+      if (local.staleUntil <= now || tagsValid === false) l1.delete(l1Key)
+      else if (tagsValid === true && local.freshUntil > now) {
+        this.#countL1Hit(local)
+        return local.value
+      } else if (tagsValid === true) {
+        this.#tierEvent('l1', this.#l1Stats, 'stale', 0)
+        return undefined
+      }
+    }
+    this.#tierEvent('l1', this.#l1Stats, 'miss', 0)
+    return undefined
   }
 
   /**
@@ -350,7 +562,7 @@ export class TieredCache {
    * @example await cache.set(`album:${id}`, album, { ttlS: 300, tags: [`album:${id}`] })
    */
   async set(key: string, value: unknown, options: CacheSetOptions = {}): Promise<void> {
-    const full = cacheKey(this.options.namespace, key)
+    const full = this.#fullKey(key)
     const tags = validTags(options.tags)
     this.#voidFlight(full)
     await this.#write(full, value, this.#now(), options, tags)
@@ -363,9 +575,9 @@ export class TieredCache {
    * @example await cache.delete(`album:${id}`)
    */
   async delete(key: string): Promise<void> {
-    const full = cacheKey(this.options.namespace, key)
+    const full = this.#fullKey(key)
     this.#voidFlight(full)
-    this.#l1?.delete(full)
+    this.#l1?.delete(this.#l1Key(full))
     await Promise.all(this.#tiers.map((tier) => this.#call(tier, (store) => store.delete(full))))
     await this.#publish({ keys: [key] })
   }
@@ -448,6 +660,103 @@ export class TieredCache {
     }
   }
 
+  /**
+   * Loads and stores many values with at most `concurrency` loaders running at once (default
+   * 8): for a cold start or after a deploy. Keys that already hold a fresh value are skipped
+   * unless `force`. Failures are counted and listed, never thrown (each loader error is also
+   * reported through `onEvent`); a key that is invalid counts as failed.
+   *
+   * @example
+   * const result = await cache.warm(topAlbums.map((id) => ({ key: `album:${id}`, loader: () => db.album(id), options: { ttlS: 300 } })), { concurrency: 4 })
+   * // { loaded: 97, skipped: 0, failed: 3, failedKeys: [...] }
+   */
+  async warm(entries: Iterable<WarmEntry>, options: { concurrency?: number; force?: boolean } = {}): Promise<WarmResult> {
+    const { concurrency, force } = parseOptions('cache.warm', warmSchema, options)
+    const iterator = entries[Symbol.iterator]()
+    let loaded = 0
+    let skipped = 0
+    const failedKeys: string[] = []
+    const worker = async (): Promise<void> => {
+      for (let next = iterator.next(); next.done !== true; next = iterator.next()) {
+        const { key, loader, options: setOptions = {} } = next.value
+        try {
+          const full = this.#fullKey(key)
+          const tags = validTags(setOptions.tags)
+          if (!force) {
+            const found = await this.#lookup(full)
+            if (found?.fresh === true) {
+              skipped += 1
+              continue
+            }
+          }
+          // Through the single-flight map: a warm-up and a request for one key share one load.
+          await this.#flight(key, full, loader, setOptions, tags, undefined).promise
+          loaded += 1
+        } catch {
+          failedKeys.push(key)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    return { loaded, skipped, failed: failedKeys.length, failedKeys }
+  }
+
+  /**
+   * Copies the entries the remote tiers already hold for `keys` into L1 (one `getMany` per
+   * tier, fastest tier first), without calling any loader: before a burst of reads whose keys
+   * are known. Resolves how many keys are now held in L1 (fresh or within grace); keys already
+   * fresh in L1 are not fetched and count as found. Without L1 it does nothing and resolves 0.
+   * Tier failures and unreadable entries are reported through `onEvent`, never thrown; an
+   * invalid key throws `ERR_STORE_VALUE_REJECTED` before any I/O.
+   *
+   * @example
+   * await cache.prefetch(playlist.trackIds.map((id) => `track:${id}`))
+   */
+  async prefetch(keys: Iterable<string>): Promise<number> {
+    const fulls = [...new Set(Array.from(keys, (key) => this.#fullKey(key)))]
+    const l1 = this.#l1
+    if (l1 === undefined) return 0
+    const now = this.#now()
+    let pending = fulls.filter((full) => {
+      const local = l1.get(this.#l1Key(full))
+      return local === undefined || local.freshUntil <= now || local.staleUntil <= now
+    })
+    let found = fulls.length - pending.length
+    for (const tier of this.#tiers) {
+      if (pending.length === 0) break
+      const batch = pending
+      const result = await this.#call(tier, (store) => store.getMany(batch))
+      if (!result.ok) continue
+      const missing: string[] = []
+      for (const [i, full] of batch.entries()) {
+        const entry = await this.#readStored(tier, full, result.value[i])
+        if (entry === undefined) missing.push(full)
+        else {
+          this.#l1Set(full, entry, this.#spread(), this.#now())
+          found += 1
+        }
+      }
+      pending = missing
+    }
+    return found
+  }
+
+  /**
+   * Counters per tier (`l1` when enabled, then each remote tier by name) since the cache was
+   * created: hits, misses, stale, errors, sets, evictions, bytes and a latency histogram.
+   * Cheap to keep (integer increments on the L1 hit path); the snapshot is a copy.
+   *
+   * @example
+   * const { l1, l2 } = cache.stats()
+   * metrics.gauge('cache_l1_hit_ratio', l1.hits / (l1.hits + l1.misses))
+   */
+  stats(): Record<string, CacheTierStats> {
+    const out: Record<string, CacheTierStats> = {}
+    if (this.#l1 !== undefined) out.l1 = this.#l1Stats.snapshot()
+    for (const tier of this.#tiers) out[tier.name] = tier.stats.snapshot()
+    return out
+  }
+
   /** Resolves once every background refresh and load in flight has settled (for shutdown and tests). */
   async drain(): Promise<void> {
     while (this.#background.size > 0 || this.#flights.size > 0) {
@@ -462,46 +771,189 @@ export class TieredCache {
     return states
   }
 
-  async #lookup(full: string): Promise<Found | undefined> {
+  /**
+   * The L1 hit path, synchronous and without validating `key`: the caller's key is looked up
+   * as is, because only valid, normalised keys are ever stored under their own spelling (a
+   * hashed key is stored behind HASHED_L1_MARK, which no valid key contains). Returns the
+   * entry when it is fresh and its tags are known valid; counts nothing, so the caller can
+   * still reject its other arguments. Anything else (absent, stale, unnormalised spelling,
+   * tags to check) is left to the slow path, which counts it.
+   */
+  #l1Hot(key: string): L1Entry | undefined {
+    const local = this.#l1?.get(key)
+    if (local === undefined || key.charCodeAt(0) === 0) return undefined
+    const now = this.#hitNow()
+    if (!(local.hitUntil > now)) return undefined
+    if (local.tags.length > 0 && this.#tagsKnownValid(local, now) !== true) return undefined
+    return local
+  }
+
+  #countL1Hit(entry: L1Entry): void {
+    entry.hits += 1
+    this.#l1Stats.hits += 1
+    if (this.#onEvent !== undefined) this.#emit('l1', 'hit', 0)
+  }
+
+  /**
+   * The time for L1 hit checks. With the system clock, one Date.now() serves up to
+   * COARSE_CLOCK_READS reads until a 1 ms timer forgets it, so it is never ahead of the clock
+   * and at most about a millisecond behind (like lru-cache's ttlResolution); an injected clock
+   * is read every time.
+   */
+  #hitNow(): number {
+    const cached = this.#cachedNow
+    if (cached !== 0 && ++this.#cachedReads < COARSE_CLOCK_READS) return cached
     const now = this.#now()
-    const local = this.#l1?.get(full)
-    if (local !== undefined) {
-      if (local.staleUntil > now && (await this.#tagsValid(local))) {
-        const fresh = local.freshUntil > now
-        this.#emit('l1', fresh ? 'hit' : 'stale', 0)
-        return { entry: local, fresh }
-      }
-      this.#l1?.delete(full)
+    if (!this.#coarseClock) return now
+    if (cached === 0) setTimeout(this.#forgetNow, 1).unref()
+    this.#cachedNow = now
+    this.#cachedReads = 0
+    return now
+  }
+
+  /**
+   * Whether an entry's tags are valid, from the tag times cached in process: false when one
+   * is known to void it, true when all were checked within `tagCacheMs` and none does,
+   * undefined when the tag store must be asked.
+   */
+  #tagsKnownValid(entry: L1Entry, now: number): boolean | undefined {
+    const cacheMs = this.options.tagCacheMs
+    let known = true
+    for (const tag of entry.tags) {
+      const times = this.#tagTimes.get(tag)
+      if (times === undefined) known = false
+      // Invalidation times only move forward: an old reading that voids the entry still does.
+      else if (times.at >= entry.createdAt) return false
+      else if (cacheMs === 0 || now - times.checkedAt >= cacheMs) known = false
     }
-    if (this.#l1 !== undefined) this.#emit('l1', 'miss', 0)
-    for (const [index, tier] of this.#tiers.entries()) {
+    return known ? true : undefined
+  }
+
+  /** `<namespace>:<normalised key>`; throws ERR_STORE_VALUE_REJECTED for an invalid key. */
+  #fullKey(key: string): string {
+    return this.#prefix + normalizeCacheKey(key)
+  }
+
+  /** The L1 key of a full key: the normalised key itself, or the marked hashed form. */
+  #l1Key(full: string): string {
+    const normalized = full.slice(this.#prefix.length)
+    return isHashedCacheKey(normalized) ? HASHED_L1_MARK + normalized : normalized
+  }
+
+  async #lookup(full: string): Promise<Found | undefined> {
+    const l1 = this.#l1
+    let l1Key = ''
+    if (l1 !== undefined) {
+      l1Key = this.#l1Key(full)
+      const now = this.#now()
+      const local = l1.get(l1Key)
+      if (local !== undefined) {
+        if (local.staleUntil > now && (local.tags.length === 0 || (await this.#tagsValid(local)))) {
+          const fresh = local.freshUntil > now
+          local.hits += 1
+          if (fresh) this.#l1Stats.hits += 1
+          else this.#l1Stats.stale += 1
+          if (this.#onEvent !== undefined) this.#emit('l1', fresh ? 'hit' : 'stale', 0)
+          return { entry: local, fresh }
+        }
+        l1.delete(l1Key)
+      }
+      this.#tierEvent('l1', this.#l1Stats, 'miss', 0)
+    }
+    const tiers = this.#tiers
+    const ms = this.options.tierTimeoutMs
+    for (let index = 0; index < tiers.length; index++) {
+      const tier = tiers[index] as Tier
+      // #call inlined: this is the remote hit path, one frame and one result object fewer.
       const started = performance.now()
-      const result = await this.#call(tier, (store) => store.get(full))
-      if (!result.ok) continue
-      const stored = result.value
-      if (stored === undefined || stored.staleUntil <= this.#now()) {
-        this.#emit(tier.name, 'miss', performance.now() - started)
+      let stored: CacheEntry | undefined
+      try {
+        stored = await tier.breaker.execute(() => withTimeout(tier.store.get(full), ms, () => new Error(`the ${tier.store.kind} tier did not answer within ${ms} ms`)))
+      } catch (err) {
+        const took = performance.now() - started
+        tier.stats.observe(took)
+        this.#tierEvent(tier.name, tier.stats, 'error', took, reasonText(err))
         continue
       }
-      const decoded = this.#codec.decode(stored.value, full)
-      if (!decoded.ok) {
-        this.#emit(tier.name, 'error', performance.now() - started, `unreadable entry: ${decoded.reason}`)
-        this.#emit(tier.name, 'miss', performance.now() - started)
-        continue
+      const took = performance.now() - started
+      tier.stats.observe(took)
+      let now = this.#now()
+      const entry = this.#decodeStored(tier, full, stored, now, took)
+      if (stored === undefined || entry === undefined) continue
+      if (entry.tags.length > 0) {
+        if (!(await this.#tagsValid(entry))) {
+          this.#tierEvent(tier.name, tier.stats, 'miss', took)
+          continue
+        }
+        now = this.#now()
       }
-      const entry: L1Entry = { value: decoded.value, createdAt: stored.createdAt, freshUntil: stored.freshUntil, staleUntil: stored.staleUntil, tags: stored.tags }
-      if (!(await this.#tagsValid(entry))) {
-        this.#emit(tier.name, 'miss', performance.now() - started)
-        continue
+      const fresh = entry.freshUntil > now
+      this.#tierEvent(tier.name, tier.stats, fresh ? 'hit' : 'stale', took, undefined, stored.value.byteLength)
+      // This read is the copy's first hit (refresh-ahead's minHits, also without L1).
+      entry.hits = 1
+      if (l1 === undefined && index === 0) return { entry, fresh }
+      const spread = this.#spread()
+      if (l1 !== undefined) this.#l1Set(full, entry, spread, now, l1Key)
+      // Backfill the faster tiers above; not awaited, a slow tier must not delay this hit. The
+      // entry keeps its expiry (capped by each tier): a backfill never extends a lifetime.
+      for (let above = 0; above < index; above++) {
+        const tierAbove = tiers[above] as Tier
+        const capped = capLifetime(stored, tierUntil(tierAbove.capMs, now, spread))
+        this.#track(this.#call(tierAbove, (store) => store.set(full, capped), 'set', stored.value.byteLength))
       }
-      const fresh = entry.freshUntil > this.#now()
-      this.#emit(tier.name, fresh ? 'hit' : 'stale', performance.now() - started)
-      this.#l1Set(full, entry)
-      // Backfill the faster tiers above; not awaited, a slow tier must not delay this hit.
-      for (const above of this.#tiers.slice(0, index)) this.#track(this.#call(above, (store) => store.set(full, stored), 'set'))
       return { entry, fresh }
     }
     return undefined
+  }
+
+  /**
+   * What a tier returned as an entry to check, reporting a miss (absent, expired) or an
+   * unreadable value (a miss plus an error event, never a throw); the caller checks the tags
+   * and reports the hit.
+   */
+  #decodeStored(tier: Tier, full: string, stored: CacheEntry | undefined, now: number, ms: number): L1Entry | undefined {
+    if (stored === undefined || stored.staleUntil <= now) {
+      this.#tierEvent(tier.name, tier.stats, 'miss', ms)
+      return undefined
+    }
+    const decoded = this.#codec.decode(stored.value, full)
+    if (!decoded.ok) {
+      this.#tierEvent(tier.name, tier.stats, 'error', ms, `unreadable entry: ${decoded.reason}`)
+      this.#tierEvent(tier.name, tier.stats, 'miss', ms)
+      return undefined
+    }
+    return { value: decoded.value, createdAt: stored.createdAt, freshUntil: stored.freshUntil, staleUntil: stored.staleUntil, tags: stored.tags, hits: 0, refreshAfter: 0, hitUntil: Math.min(stored.freshUntil, stored.staleUntil) }
+  }
+
+  /** A tier's entry (from prefetch's getMany) as a servable entry, reporting hit, stale or miss. */
+  async #readStored(tier: Tier, full: string, stored: CacheEntry | undefined): Promise<L1Entry | undefined> {
+    const entry = this.#decodeStored(tier, full, stored, this.#now(), 0)
+    if (stored === undefined || entry === undefined) return undefined
+    if (entry.tags.length > 0 && !(await this.#tagsValid(entry))) {
+      this.#tierEvent(tier.name, tier.stats, 'miss', 0)
+      return undefined
+    }
+    this.#tierEvent(tier.name, tier.stats, entry.freshUntil > this.#now() ? 'hit' : 'stale', 0, undefined, stored.value.byteLength)
+    return entry
+  }
+
+  /**
+   * A fresh hit past `ratio` of its TTL (and with `minHits` hits on this copy) starts one
+   * background load through the single-flight map; the caller already has its value. A
+   * failure is reported by the load and leaves the entry as it was.
+   */
+  #refreshAhead(key: string, full: string, loader: Loader<unknown>, options: CacheSetOptions, tags: readonly string[], entry: L1Entry, ahead: RefreshAheadOptions): void {
+    if (entry.hits < (ahead.minHits ?? 1) || this.#flights.has(full)) return
+    const now = this.#now()
+    if (now < entry.refreshAfter) return
+    const ttl = entry.freshUntil - entry.createdAt
+    if (now - entry.createdAt < ahead.ratio * ttl) return
+    // Until this refresh lands: halfway to expiry (at least a second), so a failing loader is
+    // retried a few times before the value goes stale, not on every hit.
+    const left = entry.freshUntil - now
+    entry.refreshAfter = now + Math.max(Math.min(1_000, left), Math.round(left / 2))
+    this.#emit('loader', 'refresh', 0)
+    this.#track(this.#flight(key, full, loader, options, tags, entry).promise)
   }
 
   #flight(key: string, full: string, loader: Loader<unknown>, options: CacheSetOptions, tags: readonly string[], stale: L1Entry | undefined): Flight {
@@ -623,37 +1075,54 @@ export class TieredCache {
     if (!(Number.isFinite(ttlS) && ttlS > 0) || !(Number.isFinite(graceS) && graceS >= 0)) {
       throw new BackbeatError('ERR_STORE_VALUE_REJECTED', { params: { reason: 'ttlS must be a positive number of seconds and graceS zero or more' } })
     }
-    // Jitter spreads the expiry of keys written together, so they are not reloaded together.
-    const spread = 1 + this.options.jitter * (2 * this.options.random() - 1)
+    // Jitter spreads the expiry of keys written together, so they are not reloaded together;
+    // the same factor scales the tier caps.
+    const spread = this.#spread()
     const freshUntil = now + Math.max(1, Math.round(ttlS * 1_000 * spread))
     const staleUntil = freshUntil + Math.round(graceS * 1_000)
-    const entry: L1Entry = { value, createdAt, freshUntil, staleUntil, tags }
+    const entry: L1Entry = { value, createdAt, freshUntil, staleUntil, tags, hits: 0, refreshAfter: 0, hitUntil: Math.min(freshUntil, staleUntil) }
     if (this.#tiers.length === 0) {
-      this.#l1Set(full, entry)
+      this.#l1Set(full, entry, spread, now)
       return
     }
     let bytes: Uint8Array
     try {
       bytes = this.#codec.encode(value, full)
+      if (bytes.byteLength > this.options.maxValueBytes) {
+        this.#emit('codec', 'error', 0, `value is ${bytes.byteLength} bytes encoded, over the ${this.options.maxValueBytes}-byte maxValueBytes limit`, bytes.byteLength)
+        this.#l1?.delete(this.#l1Key(full))
+        return
+      }
     } catch (err) {
       // Not cached anywhere: an L1-only copy would make this instance disagree with the others.
       this.#emit('codec', 'error', 0, reasonText(err))
-      this.#l1?.delete(full)
+      this.#l1?.delete(this.#l1Key(full))
       return
     }
-    this.#l1Set(full, entry)
+    this.#l1Set(full, entry, spread, now)
     const stored: CacheEntry = { value: bytes, createdAt, freshUntil, staleUntil, tags }
-    await Promise.all(this.#tiers.map((tier) => this.#call(tier, (store) => store.set(full, stored), 'set')))
+    await Promise.all(
+      this.#tiers.map((tier) => {
+        const capped = capLifetime(stored, tierUntil(tier.capMs, now, spread))
+        return this.#call(tier, (store) => store.set(full, capped), 'set', bytes.byteLength)
+      }),
+    )
   }
 
-  #l1Set(full: string, entry: L1Entry): void {
+  #l1Set(full: string, entry: L1Entry, spread: number, now: number, l1Key = this.#l1Key(full)): void {
     if (this.#l1 === undefined) return
-    const ttl = entry.staleUntil - this.#now()
-    if (ttl <= 0) this.#l1.delete(full)
+    const capped = capLifetime(entry, tierUntil(this.#l1CapMs, now, spread))
+    if (capped.staleUntil <= now) this.#l1.delete(l1Key)
     else {
-      this.#l1.set(full, entry, { ttl: Math.ceil(ttl) })
-      this.#emit('l1', 'set', 0)
+      // A capped copy is a new object: its hit count and refresh backoff start afresh.
+      this.#l1.set(l1Key, capped === entry ? entry : { ...capped, hits: 0, refreshAfter: 0, hitUntil: Math.min(capped.freshUntil, capped.staleUntil) })
+      this.#tierEvent('l1', this.#l1Stats, 'set', 0)
     }
+  }
+
+  /** A jitter factor in [1 - jitter, 1 + jitter). */
+  #spread(): number {
+    return 1 + this.options.jitter * (2 * this.options.random() - 1)
   }
 
   async #tagsValid(entry: L1Entry): Promise<boolean> {
@@ -680,15 +1149,19 @@ export class TieredCache {
     return entry.tags.every((tag) => (this.#tagTimes.get(tag)?.at ?? -Infinity) < entry.createdAt)
   }
 
-  async #call<T>(tier: Tier, op: (store: CacheStore) => Promise<T>, kind?: 'set'): Promise<{ ok: true; value: T } | { ok: false }> {
+  async #call<T>(tier: Tier, op: (store: CacheStore) => Promise<T>, kind?: 'set', bytes?: number): Promise<{ ok: true; value: T } | { ok: false }> {
     const started = performance.now()
     try {
       const ms = this.options.tierTimeoutMs
       const value = await tier.breaker.execute(() => withTimeout(op(tier.store), ms, () => new Error(`the ${tier.store.kind} tier did not answer within ${ms} ms`)))
-      if (kind !== undefined) this.#emit(tier.name, kind, performance.now() - started)
+      const took = performance.now() - started
+      tier.stats.observe(took)
+      if (kind !== undefined) this.#tierEvent(tier.name, tier.stats, kind, took, undefined, bytes)
       return { ok: true, value }
     } catch (err) {
-      this.#emit(tier.name, 'error', performance.now() - started, reasonText(err))
+      const took = performance.now() - started
+      tier.stats.observe(took)
+      this.#tierEvent(tier.name, tier.stats, 'error', took, reasonText(err))
       return { ok: false }
     }
   }
@@ -722,11 +1195,11 @@ export class TieredCache {
     for (const key of notice.keys ?? []) {
       let full: string
       try {
-        full = cacheKey(this.options.namespace, key)
+        full = this.#fullKey(key)
       } catch {
         continue
       }
-      this.#l1?.delete(full)
+      this.#l1?.delete(this.#l1Key(full))
       this.#voidFlight(full)
     }
     const tags = notice.tags ?? []
@@ -758,15 +1231,49 @@ export class TieredCache {
     void settled.finally(() => this.#background.delete(settled))
   }
 
-  #emit(tier: string, kind: CacheEvent['kind'], ms: number, reason?: string): void {
-    const hook = this.options.onEvent
+  /** An event of a tier: counted in its stats, then reported. */
+  #tierEvent(tier: string, stats: TierStats, kind: CacheEvent['kind'], ms: number, reason?: string, bytes?: number): void {
+    stats.count(kind, bytes)
+    if (this.#onEvent !== undefined) this.#emit(tier, kind, ms, reason, bytes)
+  }
+
+  #emit(tier: string, kind: CacheEvent['kind'], ms: number, reason?: string, bytes?: number): void {
+    const hook = this.#onEvent
     if (hook === undefined) return
+    const event: { tier: string; kind: CacheEvent['kind']; ms: number; reason?: string; bytes?: number } = { tier, kind, ms }
+    if (reason !== undefined) event.reason = reason
+    if (bytes !== undefined) event.bytes = bytes
     try {
-      hook(reason === undefined ? { tier, kind, ms } : { tier, kind, ms, reason })
+      hook(event)
     } catch {
       // A broken metrics hook must not break reads.
     }
   }
+}
+
+const warmSchema = z
+  .object({
+    concurrency: z.number().int().min(1).max(1_000).default(8),
+    force: z.boolean().default(false),
+  })
+  .strict()
+
+/** Per-call refresh-ahead options are checked like per-call TTLs: a bad value is a caller bug. */
+function validRefreshAhead(ahead: RefreshAheadOptions): void {
+  const { ratio, minHits = 1 } = ahead
+  if (!(ratio >= 0 && ratio <= 1) || !(Number.isSafeInteger(minHits) && minHits >= 1)) {
+    throw new BackbeatError('ERR_STORE_VALUE_REJECTED', { params: { reason: 'refreshAhead.ratio must be within 0..1 and minHits a positive integer' } })
+  }
+}
+
+/** When a tier with lifetime cap `capMs` (jittered by `spread`) must drop an entry written at `now`. */
+function tierUntil(capMs: number | undefined, now: number, spread: number): number | undefined {
+  return capMs === undefined ? undefined : now + Math.max(1, Math.round(capMs * spread))
+}
+
+/** The entry with its `staleUntil` brought forward to `until`, never later than it was. */
+function capLifetime<E extends { readonly staleUntil: number }>(entry: E, until: number | undefined): E {
+  return until === undefined || until >= entry.staleUntil ? entry : { ...entry, staleUntil: until }
 }
 
 function validTags(tags: readonly string[] | undefined): readonly string[] {
@@ -795,8 +1302,9 @@ function reasonText(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-function l1Size(key: string, entry: L1Entry): number {
-  let size = ENTRY_OVERHEAD_BYTES + key.length * 2 + estimateSize(entry.value)
+/** `keyChars`: the length of the full key (namespace included). */
+function l1Size(keyChars: number, entry: L1Entry): number {
+  let size = ENTRY_OVERHEAD_BYTES + keyChars * 2 + estimateSize(entry.value)
   for (const tag of entry.tags) size += tag.length * 2
   return size
 }
