@@ -118,6 +118,10 @@ export const ERROR_CODES = {
   ERR_STORE_COMMAND_FAILED: spec(500, 'internal', 'Store command failed', 'A data store rejected a command.', 'A {store} command was rejected: {reason}'),
   ERR_STORE_VALUE_REJECTED: spec(400, 'validation', 'Value rejected', 'A value in the request cannot be stored: {reason}.'),
 
+  // ── Cache ─────────────────────────────────────────────────────────────────────
+  ERR_CACHE_NOT_CACHED: spec(504, 'dependency', 'Not cached', 'The request allows only a cached response (only-if-cached), and none can be used.'),
+  ERR_CACHE_PURGE_INVALID: spec(400, 'validation', 'Invalid purge', 'A purge needs 1 to {max} tags of A-Z, a-z, 0-9, :, _, . and - (1-128 characters each).'),
+
   // ── Configuration (start-up only) ─────────────────────────────────────────────
   ERR_CONFIG_INVALID: spec(500, 'internal', 'Invalid configuration', 'The server configuration is invalid.', 'The configuration is invalid: {issues}'),
 
