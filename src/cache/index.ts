@@ -26,6 +26,8 @@ export { MemoryInvalidationHub, MemoryInvalidationBus, RedisInvalidationBus } fr
 export type { InvalidationBus, InvalidationBusStats, InvalidationHandler, InvalidationInput, InvalidationMessage, InvalidationNotice, ResyncNotice } from './invalidation-bus.ts'
 export { MemoryLease, RedisLease, MAX_LEASE_TTL_MS } from './lease.ts'
 export type { Lease } from './lease.ts'
+export { cacheOptionsSchema, responseCacheOptionsSchema } from './options.ts'
+export type { CacheOptions, ResponseCacheOptions } from './options.ts'
 export { parseCacheControl, DELTA_SECONDS_MAX } from './http/cache-control.ts'
 export type { CacheControl } from './http/cache-control.ts'
 export { freshnessLifetimeMs, initialAgeMs, notStorable, notModified, parseHttpDate, requestCacheControl, usability } from './http/policy.ts'

@@ -90,6 +90,8 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   bind('BATCH_SIZE', 'pipeline.batchSize', int),
   bind('CACHE_TTL_DEFAULT', 'cache.ttlDefaultS', int),
   bind('CACHE_L1_SIZE', 'cache.l1Size', int),
+  bind('CACHE_L1_MAX_BYTES', 'cache.l1MaxBytes', int),
+  bind('CACHE_HTTP_ENABLED', 'cache.http.enabled', bool),
   bind('BACKBEAT_PRESET', 'preset', lower),
   bind('BACKBEAT_LOG_FORMAT', 'logging.format', lower),
   bind('BACKBEAT_LOG_FILE', 'logging.file'),

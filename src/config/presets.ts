@@ -17,6 +17,7 @@ export const PRESET_DEFAULTS: Readonly<Record<PresetName, BackbeatConfigInput>> 
     limits: { enabled: false },
     rateLimit: { enabled: false },
     auth: { enabled: false },
+    cache: { http: { enabled: false } },
   },
   development: {
     environment: 'development',

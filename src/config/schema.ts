@@ -8,6 +8,7 @@ import { securityHeadersOptionsSchema } from '../headers/index.ts'
 import { limitsOptionsSchema } from '../limits/index.ts'
 import { rateLimitOptionsSchema } from '../ratelimit/index.ts'
 import { authOptionsSchema } from '../auth/index.ts'
+import { cacheOptionsSchema } from '../cache/index.ts'
 
 export const PRESETS = ['bare', 'development', 'production'] as const
 export type PresetName = (typeof PRESETS)[number]
@@ -55,10 +56,6 @@ const pipelineSchema = z.strictObject({
   enabled: z.boolean().default(false).describe('Publish validated events to the configured brokers.'),
   batchSize: z.number().int().min(1).max(10_000).default(100).describe('Events sent per batch.'),
 })
-const cacheSchema = z.strictObject({
-  ttlDefaultS: z.number().int().min(1).default(300).describe('Default time to live, in seconds.'),
-  l1Size: z.number().int().min(0).default(10_000).describe('Entries held in the in-process L1 tier.'),
-})
 
 /** The whole validated configuration: one section per capability. */
 export const configSchema = z.strictObject({
@@ -80,7 +77,7 @@ export const configSchema = z.strictObject({
   security: securitySchema.prefault({}),
   compliance: complianceSchema.prefault({}),
   pipeline: pipelineSchema.prefault({}),
-  cache: cacheSchema.prefault({}),
+  cache: cacheOptionsSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const { jwt } = config.auth
   const hmac = jwt.algorithm.startsWith('HS')

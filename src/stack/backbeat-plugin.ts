@@ -6,7 +6,8 @@ import { corsPlugin } from '../cors/index.ts'
 import { securityHeadersPlugin } from '../headers/index.ts'
 import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
 import { rateLimitPlugin, type RateLimitKeyFunction } from '../ratelimit/index.ts'
-import type { KeyValueStore, RedisConnection, SqlDatabase } from '../stores/index.ts'
+import type { KeyValueStore, MemcachedConnection, RedisConnection, SqlDatabase } from '../stores/index.ts'
+import { KeyValueTagStore, MemcachedCacheStore, RedisCacheStore, RedisInvalidationBus, RedisLease, responseCachePlugin, TieredCache, ValueCodec, type CacheEvent, type CacheStore } from '../cache/index.ts'
 import { randomBytes } from 'node:crypto'
 import { ApiKeyService, authPlugin, createIdentity, MemorySessionStore, SqlApiKeyStore, RedisSessionStore, SessionManager, sessionIdentity, sessionPlugin, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
@@ -27,8 +28,10 @@ export interface BackbeatPluginOptions {
    * which writes completion lines itself (createBackbeatApp sets it).
    */
   completionLinesFromServerOptions?: boolean
-  /** The shared Redis: rate-limit counters and blocks live there when given. */
+  /** The shared Redis: rate-limit counters and blocks, the cache's L2, tag store, bus and leases live there when given. */
   redis?: RedisConnection
+  /** Memcached: the cache's next tier (after Redis) when given. */
+  memcached?: MemcachedConnection
   /** Where security events go; defaults to a bounded in-memory log (`app.securityEvents`). */
   securityEvents?: SecurityEventLog
   /** Functions behind `custom:<name>` rate-limit key parts. */
@@ -57,6 +60,8 @@ declare module 'fastify' {
     identity: Identity | null
     /** API keys (create, rotate, revoke, list), when auth is on and a SQL database was given. */
     apiKeys: ApiKeyService | null
+    /** The tiered cache for application data (L1, then Redis and Memcached when configured); null when `cache.enabled` is off. */
+    cache: TieredCache | null
   }
 }
 
@@ -128,6 +133,7 @@ export const backbeat = fp<BackbeatPluginOptions>(
     }
     app.decorate('identity', identity)
     app.decorate('apiKeys', apiKeyService)
+    app.decorate('cache', config.cache.enabled ? await registerCache(app, options, registry, identity !== null) : null)
     await app.register(openapiPlugin, {
       ...config.openapi,
       ...(service?.description === undefined ? {} : { description: service.description }),
@@ -140,6 +146,109 @@ export const backbeat = fp<BackbeatPluginOptions>(
   },
   { name: 'backbeat', fastify: '5.x' },
 )
+
+/**
+ * Step 8 of the order: the tiered cache (Redis L2, Memcached after it, each only when
+ * configured; with Redis also the tag store, the invalidation bus and leases, so every
+ * instance agrees), decorated as `app.cache`, and the response cache on an engine of its own
+ * (namespace `http`) over the same tiers. A `cache` health check warns while a tier's
+ * breaker is open (requests still succeed, from the loader).
+ */
+async function registerCache(app: FastifyInstance, options: BackbeatPluginOptions, registry: HealthRegistry, authOn: boolean): Promise<TieredCache> {
+  const settings = options.config.cache
+  const redis = settings.redis ? options.redis : undefined
+  const memcached = settings.memcached ? options.memcached : undefined
+  // A tier outage fails nothing, but it must be seen: one warn line per tier and kind every 10 s, with the count.
+  const warned = new Map<string, { at: number; suppressed: number }>()
+  const warn = (what: string, details: Record<string, unknown>): void => {
+    const now = Date.now()
+    const last = warned.get(what)
+    if (last !== undefined && now - last.at < 10_000) {
+      last.suppressed++
+      return
+    }
+    warned.set(what, { at: now, suppressed: 0 })
+    app.log.warn({ ...details, suppressedSinceLast: last?.suppressed ?? 0 }, `cache: ${what}`)
+  }
+  const onCorrupt = (key: string): void => {
+    warn('unreadable entry treated as a miss', { key })
+  }
+  const onEvent = (event: CacheEvent): void => {
+    if (event.kind === 'error') warn(`${event.tier} error`, { tier: event.tier, reason: event.reason })
+  }
+  const tiers: CacheStore[] = []
+  if (redis !== undefined) tiers.push(new RedisCacheStore(redis, { onCorrupt }))
+  if (memcached !== undefined) tiers.push(new MemcachedCacheStore(memcached, { onCorrupt }))
+  const bus = redis === undefined ? undefined : new RedisInvalidationBus(redis)
+  if (bus !== undefined) {
+    try {
+      await bus.connect()
+    } catch (err) {
+      // The bus reconnects by itself; until then peers' L1 copies live at most their TTL.
+      app.log.warn({ err }, 'cache: the invalidation bus could not subscribe yet; it keeps retrying')
+    }
+  }
+  const shared = {
+    tiers,
+    codec: new ValueCodec({ compressAboveBytes: settings.compressAboveBytes }),
+    tierTimeoutMs: settings.tierTimeoutMs,
+    onEvent,
+    ...(redis !== undefined && options.kv !== undefined ? { tagStore: new KeyValueTagStore(options.kv, { prefix: 'bb:cache:tags:' }) } : {}),
+    ...(bus === undefined ? {} : { bus }),
+  }
+  const l1 = settings.l1Size === 0 ? (false as const) : { maxEntries: settings.l1Size, maxBytes: settings.l1MaxBytes }
+  const cache = new TieredCache({
+    ...shared,
+    namespace: settings.namespace,
+    l1,
+    defaultTtlS: settings.ttlDefaultS,
+    graceS: settings.graceS,
+    jitter: settings.jitter,
+    ...(redis === undefined ? {} : { lease: { lease: new RedisLease(redis) } }),
+  })
+  const engines = [cache]
+  if (settings.http.enabled) {
+    const http = settings.http
+    const engine = new TieredCache({ ...shared, namespace: 'http', l1, jitter: 0 })
+    engines.push(engine)
+    await app.register(responseCachePlugin, {
+      cache: engine,
+      routes: http.routes,
+      storeSetCookie: http.storeSetCookie,
+      generateETag: http.generateETag,
+      heuristic: http.heuristic ? { fraction: 0.1, maxS: 86_400 } : false,
+      maxBodyBytes: http.maxBodyBytes,
+      keepStaleS: http.keepStaleS,
+      maxRetentionS: http.maxRetentionS,
+      keyIncludesHost: http.keyIncludesHost,
+      staleOnErrorS: http.staleOnErrorS,
+      targetedFields: http.targetedFields,
+      // An API key is a credential like Authorization: its responses are shared only when marked public.
+      credentialHeaders: options.config.auth.enabled ? ['authorization', options.config.auth.apiKeys.header.toLowerCase()] : ['authorization'],
+      surrogateKeyHeaders: http.surrogateKeyHeaders,
+      xCache: http.xCache,
+      cacheStatusName: http.cacheStatusName,
+      exposeSurrogateKeys: http.exposeSurrogateKeys,
+      backgroundRevalidation: http.backgroundRevalidation,
+      purge: http.purgePath === false ? false : { path: http.purgePath, config: { rateLimit: false, ...(authOn ? { auth: { permissions: ['cache:purge'] } } : {}) } },
+    })
+  }
+  if (tiers.length > 0) {
+    registry.register(
+      'cache',
+      () => {
+        const open = engines.flatMap((engine) => Object.entries(engine.breakerStates).filter(([, state]) => state !== 'closed').map(([tier]) => `${engine.options.namespace}:${tier}`))
+        return Promise.resolve(open.length === 0 ? { status: 'pass' as const } : { status: 'warn' as const, message: `cache tier skipped while its circuit is open: ${open.join(', ')}` })
+      },
+      { critical: false, componentType: 'component' },
+    )
+  }
+  app.addHook('onClose', async () => {
+    await Promise.all(engines.map((engine) => engine.close()))
+    await bus?.close()
+  })
+  return cache
+}
 
 /**
  * Step 7 of the order: the identity engines (built from `config.auth` unless given), the

@@ -50,7 +50,8 @@ export async function createBackbeatApp(given: BackbeatConfig, options: CreateBa
   const redis = pluginOptions.redis ?? stores?.redis
   const kv = pluginOptions.kv ?? stores?.kv
   const sql = pluginOptions.sql ?? stores?.sql
-  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), ...(kv === undefined ? {} : { kv }), ...(sql === undefined ? {} : { sql }), config, health, completionLinesFromServerOptions: true })
+  const memcached = pluginOptions.memcached ?? stores?.memcached
+  await app.register(backbeat, { ...pluginOptions, ...(redis === undefined ? {} : { redis }), ...(memcached === undefined ? {} : { memcached }), ...(kv === undefined ? {} : { kv }), ...(sql === undefined ? {} : { sql }), config, health, completionLinesFromServerOptions: true })
   app.addHook('onClose', async () => {
     await logger.flush()
   })
