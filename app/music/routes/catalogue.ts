@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { RouteCache } from 'backbeat/cache'
 import { Type, type TSchema } from '@sinclair/typebox'
 import { invalidField } from '../errors.ts'
 import { parseId } from '../ids.ts'
@@ -21,6 +22,24 @@ import {
 } from '../schemas.ts'
 import { parseIdList } from './edge.ts'
 
+/**
+ * The catalogue changes rarely and is the same for everyone: shared caches (ours included)
+ * keep it a minute, serve it stale for five more while refreshing, and for ten when the
+ * database is down. Tags let an admin purge one entity (`track:<id>`) or all of it.
+ */
+const CATALOGUE_CACHE_CONTROL = 'public, max-age=60, stale-while-revalidate=300, stale-if-error=600'
+function cacheable(kind?: 'track' | 'album' | 'artist'): { cache: RouteCache } {
+  return {
+    cache: {
+      cacheControl: CATALOGUE_CACHE_CONTROL,
+      tags: (request: FastifyRequest) => {
+        const id = (request.params as { id?: unknown }).id
+        return kind !== undefined && typeof id === 'string' && /^[A-Za-z0-9]{1,64}$/.test(id) ? ['catalogue', `${kind}:${id}`] : ['catalogue']
+      },
+    },
+  }
+}
+
 const listOrSeveral = (item: TSchema, key: string, noun: string) =>
   Type.Union([Paging(refTo(item), `A page of ${noun}s (without ids).`), Type.Object({ [key]: Type.Array(Type.Union([refTo(item), Type.Null()])) }, { description: `The ${noun}s asked for by ids, null for unknown ones.` })])
 
@@ -33,6 +52,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Querystring: ListOrSeveralQueryJson }>(
     '/tracks',
     {
+      config: cacheable('track'),
       schema: {
         tags: ['tracks'],
         summary: 'List tracks, or get several by ID',
@@ -52,6 +72,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Params: { id: string } }>(
     '/tracks/:id',
     {
+      config: cacheable('track'),
       schema: {
         tags: ['tracks'],
         summary: 'Get a track',
@@ -67,6 +88,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Querystring: ListOrSeveralQueryJson }>(
     '/albums',
     {
+      config: cacheable('album'),
       schema: {
         tags: ['albums'],
         summary: 'List albums, or get several by ID',
@@ -86,6 +108,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Params: { id: string } }>(
     '/albums/:id',
     {
+      config: cacheable('album'),
       schema: {
         tags: ['albums'],
         summary: 'Get an album',
@@ -100,6 +123,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Params: { id: string }; Querystring: PageQueryJson }>(
     '/albums/:id/tracks',
     {
+      config: cacheable('album'),
       schema: {
         tags: ['albums'],
         summary: "Get an album's tracks",
@@ -121,6 +145,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Querystring: ListOrSeveralQueryJson }>(
     '/artists',
     {
+      config: cacheable('artist'),
       schema: {
         tags: ['artists'],
         summary: 'List artists, or get several by ID',
@@ -140,6 +165,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Params: { id: string } }>(
     '/artists/:id',
     {
+      config: cacheable('artist'),
       schema: {
         tags: ['artists'],
         summary: 'Get an artist',
@@ -154,6 +180,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Params: { id: string }; Querystring: PageQueryJson }>(
     '/artists/:id/albums',
     {
+      config: cacheable('artist'),
       schema: {
         tags: ['artists'],
         summary: "Get an artist's albums",
@@ -174,6 +201,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Params: { id: string } }>(
     '/artists/:id/top-tracks',
     {
+      config: cacheable('artist'),
       schema: {
         tags: ['artists'],
         summary: "Get an artist's top tracks",
@@ -189,6 +217,7 @@ export function catalogueRoutes(app: FastifyInstance, { repository }: { reposito
   app.get<{ Querystring: SearchQueryJson }>(
     '/search',
     {
+      config: cacheable(),
       schema: {
         tags: ['search'],
         summary: 'Search the catalogue',
