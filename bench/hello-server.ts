@@ -27,7 +27,9 @@ try {
   // BENCH_AUTH_REQUIRED: the route requires a bearer token, verified by the stack's own auth
   // (JWT_SECRET_KEY, JWT_ISSUER and JWT_AUDIENCE, set by bench/servers.ts).
   const required = process.env.BENCH_AUTH_REQUIRED === '1'
-  app.get('/bench/hello', { schema: helloSchema, config: { auth: required ? { required: true } : false } }, async () => HELLO)
+  // BENCH_CACHEABLE: the route's responses may be stored by the response cache for an hour.
+  const cacheable = process.env.BENCH_CACHEABLE === '1'
+  app.get('/bench/hello', { schema: helloSchema, config: { auth: required ? { required: true } : false, ...(cacheable ? { cache: { cacheControl: 'public, max-age=3600' } } : {}) } }, async () => HELLO)
   const url = await listen()
   process.stdout.write(`bench hello server (${config.preset}) listening on ${url}\n`)
 } catch (err) {

@@ -31,6 +31,8 @@ const TARGET_RATIO = 0.85
 const EDGE_TARGET_RATIO = 0.9
 /** Identity's target: a route with a hot bearer token keeps this share of the same route public. */
 const AUTH_TARGET_RATIO = 0.9
+/** Caching's target: a response served from the response cache keeps this share of the same route's constant body on `bare`. */
+const CACHE_TARGET_RATIO = 0.9
 
 interface Settings {
   rounds: number
@@ -49,7 +51,7 @@ interface Settings {
   quick: boolean
 }
 
-type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api' | 'auth'
+type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api' | 'auth' | 'cache'
 
 interface Variant {
   /** `bare`, `production`, ... or `production-no-timing` for ablations. */
@@ -189,6 +191,18 @@ const AUTH_VARIANTS: readonly Variant[] = [
   },
 ]
 
+/**
+ * The response cache's target: the hello route served from the response cache (the route
+ * says `Cache-Control: public, max-age=3600`; every request after the first is a hit) against
+ * the same route computing its constant body, both on `bare`. `production-cached` shows the
+ * same hit with the whole stack in front of it.
+ */
+const CACHE_VARIANTS: readonly Variant[] = [
+  { key: 'bare', preset: 'bare', note: 'constant body, no response cache', logToFile: false },
+  { key: 'bare-cached', preset: 'bare', note: 'the same route served from the response cache (L1 hit)', config: { cache: { http: { enabled: true } } }, env: { BENCH_CACHEABLE: '1' }, logToFile: false },
+  { key: 'production-cached', preset: 'production', note: 'production as shipped, served from the response cache', env: { BENCH_CACHEABLE: '1' }, logToFile: true },
+]
+
 function scenariosFor(settings: Settings): Scenario[] {
   const all: Scenario[] = [
     {
@@ -227,6 +241,15 @@ function scenariosFor(settings: Settings): Scenario[] {
       targetPath: () => '/bench/hello',
       variants: AUTH_VARIANTS,
       baseline: 'anonymous',
+    },
+    {
+      key: 'cache',
+      title: '(f) response cache: GET /bench/hello served from the cache, against the same route computing it (bare)',
+      script: repoPath('bench', 'hello-server.ts'),
+      readyPath: '/bench/hello',
+      targetPath: () => '/bench/hello',
+      variants: CACHE_VARIANTS,
+      baseline: 'bare',
     },
     {
       key: 'edge-api',
@@ -268,7 +291,7 @@ function readSettings(argv: string[]): Settings {
         '  --duration S          seconds per measured run (BENCH_DURATION_S, default 5)',
         '  --warmup S            unrecorded seconds before each run (BENCH_WARMUP_S, default 1)',
         '  --connections N       concurrent connections (BENCH_CONNECTIONS, default 50)',
-        '  --scenario hello|api|edge|edge-api|auth|all',
+        '  --scenario hello|api|edge|edge-api|auth|cache|all',
         '  --ablate              add production variants with one capability off (scenario a)',
         '  --strict              also exit 1 when the 85 % target is missed',
         '  --markdown            print the tables as Markdown',
@@ -288,7 +311,7 @@ function readSettings(argv: string[]): Settings {
     return n
   }
   const scenario = values.scenario
-  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api' && scenario !== 'auth') throw new Error(`--scenario must be hello, api, edge, edge-api, auth or all, got "${scenario}"`)
+  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api' && scenario !== 'auth' && scenario !== 'cache') throw new Error(`--scenario must be hello, api, edge, edge-api, auth, cache or all, got "${scenario}"`)
   return {
     rounds: Math.round(num(values.rounds, 'BENCH_ROUNDS', quick ? 1 : 5, 1)),
     durationS: num(values.duration, 'BENCH_DURATION_S', quick ? 2 : 5, 1),
@@ -296,7 +319,7 @@ function readSettings(argv: string[]): Settings {
     startWarmupS: quick ? 1 : 3,
     connections: Math.round(num(values.connections, 'BENCH_CONNECTIONS', 50, 1)),
     startTimeoutS: num(undefined, 'BENCH_START_TIMEOUT_S', 120, 5),
-    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api', 'auth'] : [scenario],
+    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api', 'auth', 'cache'] : [scenario],
     ablate: values.ablate,
     strict: values.strict,
     markdown: values.markdown,
@@ -557,6 +580,13 @@ async function main(): Promise<void> {
   if (auth !== undefined) {
     process.stdout.write(
       `Target: a hot bearer token keeps >= ${formatPercent(AUTH_TARGET_RATIO)} of the public route's req/s (scenario e): ${judge(auth, AUTH_TARGET_RATIO)} (${formatPercent(auth.ratioToBare)}; paired per round ${formatPercent(auth.pairedRatioToBare)}; CPU-based ${formatPercent(auth.cpuRatioToBare)})\n`,
+    )
+  }
+
+  const cached = summary.find((s) => s.scenario === 'cache' && s.variant === 'bare-cached')
+  if (cached !== undefined) {
+    process.stdout.write(
+      `Target: a cached response keeps >= ${formatPercent(CACHE_TARGET_RATIO)} of the same route's constant body on bare (scenario f): ${judge(cached, CACHE_TARGET_RATIO)} (${formatPercent(cached.ratioToBare)}; paired per round ${formatPercent(cached.pairedRatioToBare)}; CPU-based ${formatPercent(cached.cpuRatioToBare)})\n`,
     )
   }
 
