@@ -1244,3 +1244,20 @@ describe('TieredCache peek and the L1 hit path', () => {
     )
   })
 })
+
+describe('MemoryTagStore', () => {
+  it('forgets invalidation times older than its retention once it holds many tags, never newer ones', async () => {
+    const store = new MemoryTagStore({ retentionMs: 1_000 })
+    const tags = Array.from({ length: 10_001 }, (_, i) => `old:${i}`)
+    await store.set(tags, 1_000)
+    await store.set(['recent'], 5_000)
+    const found = await store.get(['old:1', 'recent'])
+    assert.equal(found.get('old:1'), undefined)
+    assert.equal(found.get('recent'), 5_000)
+    // Within the retention, nothing is forgotten however many tags there are.
+    const keep = new MemoryTagStore({ retentionMs: 60_000 })
+    await keep.set(tags, 1_000)
+    await keep.set(['recent'], 5_000)
+    assert.equal((await keep.get(['old:1'])).get('old:1'), 1_000)
+  })
+})

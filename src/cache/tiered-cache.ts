@@ -23,6 +23,11 @@ export interface TagInvalidationStore {
   set(tags: readonly string[], atMs: number): Promise<void>
 }
 
+/** A MemoryTagStore looks for expired times once it holds more tags than this. */
+const MEMORY_TAGS_PRUNE_ABOVE = 10_000
+/** Tag times known in process, at most: the least recently checked are forgotten (and re-read from the tag store). */
+const TAG_TIMES_MAX = 100_000
+
 /**
  * Tag invalidation times in process memory: right for a single instance and for tests.
  *
@@ -31,6 +36,12 @@ export interface TagInvalidationStore {
  */
 export class MemoryTagStore implements TagInvalidationStore {
   readonly #times = new Map<string, number>()
+  readonly #retentionMs: number
+
+  /** `retentionMs` (default 30 days) must outlive the longest `ttlS + graceS` in use, as for {@link KeyValueTagStore}. */
+  constructor(options: { retentionMs?: number } = {}) {
+    this.#retentionMs = options.retentionMs ?? 30 * 24 * 3_600_000
+  }
 
   get(tags: readonly string[]): Promise<Map<string, number>> {
     const found = new Map<string, number>()
@@ -44,6 +55,11 @@ export class MemoryTagStore implements TagInvalidationStore {
   set(tags: readonly string[], atMs: number): Promise<void> {
     // Never move a time backwards: a late, slower invalidation must not resurrect entries.
     for (const tag of tags) this.#times.set(tag, Math.max(atMs, this.#times.get(tag) ?? 0))
+    // Bounded: times older than the retention can void nothing any more.
+    if (this.#times.size > MEMORY_TAGS_PRUNE_ABOVE) {
+      const horizon = atMs - this.#retentionMs
+      for (const [tag, at] of this.#times) if (at < horizon) this.#times.delete(tag)
+    }
     return Promise.resolve()
   }
 }
@@ -595,7 +611,7 @@ export class TieredCache {
     const at = this.#now()
     for (const tag of valid) {
       const known = this.#tagTimes.get(tag)
-      this.#tagTimes.set(tag, { at: Math.max(at, known?.at ?? 0), checkedAt: at })
+      this.#rememberTag(tag, { at: Math.max(at, known?.at ?? 0), checkedAt: at })
     }
     const doomed = new Set(valid)
     if (this.#l1 !== undefined) {
@@ -1125,6 +1141,20 @@ export class TieredCache {
     return 1 + this.options.jitter * (2 * this.options.random() - 1)
   }
 
+  /** Records a tag's known time, most recently checked last, forgetting the oldest past TAG_TIMES_MAX. */
+  #rememberTag(tag: string, known: { at: number; checkedAt: number }): void {
+    const times = this.#tagTimes
+    times.delete(tag)
+    times.set(tag, known)
+    if (times.size > TAG_TIMES_MAX) {
+      let drop = times.size - Math.floor(TAG_TIMES_MAX * 0.9)
+      for (const key of times.keys()) {
+        if (drop-- <= 0) break
+        times.delete(key)
+      }
+    }
+  }
+
   async #tagsValid(entry: L1Entry): Promise<boolean> {
     if (entry.tags.length === 0) return true
     const now = this.#now()
@@ -1138,7 +1168,7 @@ export class TieredCache {
         const times = await withTimeout(this.#tagStore.get(stale), this.options.tierTimeoutMs, () => new Error(`the tag store did not answer within ${this.options.tierTimeoutMs} ms`))
         for (const tag of stale) {
           const at = Math.max(times.get(tag) ?? 0, this.#tagTimes.get(tag)?.at ?? 0)
-          this.#tagTimes.set(tag, { at, checkedAt: now })
+          this.#rememberTag(tag, { at, checkedAt: now })
         }
       } catch (err) {
         // Last known times stand in: availability over a few seconds more of a stale tag.
