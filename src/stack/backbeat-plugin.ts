@@ -7,7 +7,7 @@ import { securityHeadersPlugin } from '../headers/index.ts'
 import { limitsPlugin, type CountryResolver } from '../limits/index.ts'
 import { rateLimitPlugin, type RateLimitKeyFunction } from '../ratelimit/index.ts'
 import type { KeyValueStore, MemcachedConnection, RedisConnection, SqlDatabase } from '../stores/index.ts'
-import { KeyValueTagStore, MemcachedCacheStore, RedisCacheStore, RedisInvalidationBus, RedisLease, responseCachePlugin, TieredCache, ValueCodec, type CacheEvent, type CacheStore } from '../cache/index.ts'
+import { DEFAULT_EXCLUDED_HEADERS, KeyValueTagStore, MemcachedCacheStore, RedisCacheStore, RedisInvalidationBus, RedisLease, responseCachePlugin, TieredCache, ValueCodec, type CacheEvent, type CacheStore } from '../cache/index.ts'
 import { randomBytes } from 'node:crypto'
 import { ApiKeyService, authPlugin, createIdentity, MemorySessionStore, SqlApiKeyStore, RedisSessionStore, SessionManager, sessionIdentity, sessionPlugin, type ApiKeyAuthenticator, type AuthIdentity, type Identity } from '../auth/index.ts'
 import { HealthRegistry, healthPlugin } from '../health/index.ts'
@@ -223,14 +223,18 @@ async function registerCache(app: FastifyInstance, options: BackbeatPluginOption
       keyIncludesHost: http.keyIncludesHost,
       staleOnErrorS: http.staleOnErrorS,
       targetedFields: http.targetedFields,
-      // An API key is a credential like Authorization: its responses are shared only when marked public.
-      credentialHeaders: options.config.auth.enabled ? ['authorization', options.config.auth.apiKeys.header.toLowerCase()] : ['authorization'],
+      // An API key and a session cookie are credentials like Authorization: their responses are shared only when marked public.
+      credentialHeaders: authOn ? ['authorization', options.config.auth.apiKeys.header.toLowerCase()] : ['authorization'],
+      credentialCookies: authOn ? ['__Host-bb_session', 'bb_session'] : [],
+      // The request ID is the request's own, whatever header carries it.
+      excludeHeaders: [...new Set([...DEFAULT_EXCLUDED_HEADERS, options.config.http.requestId.header])],
       surrogateKeyHeaders: http.surrogateKeyHeaders,
       xCache: http.xCache,
       cacheStatusName: http.cacheStatusName,
       exposeSurrogateKeys: http.exposeSurrogateKeys,
       backgroundRevalidation: http.backgroundRevalidation,
-      purge: http.purgePath === false ? false : { path: http.purgePath, config: { rateLimit: false, ...(authOn ? { auth: { permissions: ['cache:purge'] } } : {}) } },
+      // Without auth nobody could be told apart from an admin: no purge route at all.
+      purge: http.purgePath === false || !authOn ? false : { path: http.purgePath, config: { auth: { permissions: ['cache:purge'] } } },
     })
   }
   if (tiers.length > 0) {

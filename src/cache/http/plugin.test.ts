@@ -41,6 +41,7 @@ async function harness(
     count++
     return 'written'
   })
+  app.delete('/r', { config: { cache: false } }, async () => 'deleted')
   app.get('/private', { config: { cache: false } }, async () => {
     count++
     return 'x'
@@ -310,6 +311,92 @@ describe('responseCachePlugin', () => {
     const res = await app.inject('/r')
     assert.equal(res.statusCode, 200)
     assert.ok(performance.now() - started < 1_000, 'bounded by the tier timeout')
+  })
+
+  it('never keys a response by a Host that could alias another target (cache poisoning)', async () => {
+    let n = 0
+    const { app } = await harness({ headers: { 'cache-control': 'max-age=60' }, body: () => `body ${++n}` })
+    for (const host of ['api.example/r', 'api.example r', 'user@api.example', 'api.example:99999999']) {
+      const res = await app.inject({ url: '/', headers: { host } }).catch(() => undefined)
+      if (res !== undefined) assert.notEqual(res.headers['x-cache'], 'HIT', host)
+      const poisoned = await app.inject({ url: '/r', headers: { host } })
+      assert.equal(poisoned.headers['x-cache'], 'BYPASS', host)
+    }
+    // The legitimate request is unaffected.
+    const clean = await app.inject({ url: '/r', headers: { host: 'api.example' } })
+    assert.equal(clean.headers['x-cache'], 'MISS')
+    assert.equal((await app.inject({ url: '/r', headers: { host: 'API.example' } })).headers['x-cache'], 'HIT')
+  })
+
+  it('keeps a revalidating client\'s cookie, and a CSP nonce, out of the shared entry', async () => {
+    let cookie = false
+    const clock = { now: Date.UTC(2026, 10, 22) }
+    const cache = new TieredCache({ namespace: 'http', jitter: 0, now: () => clock.now })
+    const app = Fastify()
+    await app.register(responseCachePlugin, { cache, now: () => clock.now })
+    app.get('/r', async (request, reply) => {
+      void reply.header('cache-control', 'max-age=10').header('etag', '"v1"')
+      if (cookie) void reply.header('set-cookie', 'sid=; Expires=Thu, 01 Jan 1970 00:00:00 GMT')
+      if (request.headers['if-none-match'] === '"v1"') return reply.code(304).send()
+      return 'body'
+    })
+    app.get('/page', async (_request, reply) => reply.header('cache-control', 'public, max-age=60').header('content-security-policy', "script-src 'nonce-abc123'").send('<script nonce="abc123"></script>'))
+    await app.inject('/r')
+    clock.now += 20_000
+    cookie = true
+    const revalidated = await app.inject('/r')
+    assert.equal(revalidated.headers['x-cache'], 'HIT')
+    cookie = false
+    const next = await app.inject('/r')
+    assert.equal(next.headers['x-cache'], 'HIT')
+    assert.equal(next.headers['set-cookie'], undefined, 'the cookie was that client\'s alone')
+    await app.inject('/page')
+    const page = await app.inject('/page')
+    assert.equal(page.headers['x-cache'], 'MISS')
+    assert.match(String(page.headers['cache-status']), /detail=csp-nonce/)
+  })
+
+  it('treats a session cookie like Authorization', async () => {
+    const { app, calls } = await harness({ headers: { 'cache-control': 'max-age=60' } }, { credentialCookies: ['sid'] })
+    await app.inject({ url: '/r', headers: { cookie: 'theme=dark; sid=alice' } })
+    const bob = await app.inject({ url: '/r', headers: { cookie: 'sid=bob' } })
+    assert.equal(bob.headers['x-cache'], 'MISS')
+    assert.equal(calls(), 2)
+    // Other cookies are no credential: shared as usual.
+    await app.inject({ url: '/r', headers: { cookie: 'theme=dark; xsid=1' } })
+    assert.equal((await app.inject('/r')).headers['x-cache'], 'HIT')
+  })
+
+  it('never serves a no-cache response stale on an error, whatever stale-if-error says', async () => {
+    let status = 200
+    const { app, clock } = await harness({ headers: { 'cache-control': 'no-cache, stale-if-error=600', etag: '"n"' }, status: () => status })
+    await app.inject('/r')
+    status = 500
+    clock.now += 5_000
+    assert.equal((await app.inject('/r')).statusCode, 500)
+    assert.equal((await app.inject({ url: '/r', headers: { 'cache-control': 'stale-if-error=9999' } })).statusCode, 500)
+  })
+
+  it('answers 304 from storage without a body or Content-Type, and 416 for a range of an empty body', async () => {
+    const { app } = await harness({ headers: { 'cache-control': 'max-age=60', etag: '"e"', 'content-type': 'text/plain' }, body: () => '' })
+    await app.inject('/r')
+    const notModified = await app.inject({ url: '/r', headers: { 'if-none-match': '"e"' } })
+    assert.equal(notModified.statusCode, 304)
+    assert.equal(notModified.headers['content-type'], undefined)
+    assert.equal(notModified.body, '')
+    const empty = await app.inject({ url: '/r', headers: { range: 'bytes=-5' } })
+    assert.equal(empty.statusCode, 416)
+    assert.equal(empty.headers['content-range'], 'bytes */0')
+  })
+
+  it('invalidates on writes to a route that opted out of caching', async () => {
+    const { app, calls } = await harness({ headers: { 'cache-control': 'max-age=60' } })
+    await app.inject('/r')
+    assert.equal((await app.inject('/r')).headers['x-cache'], 'HIT')
+    const deleted = await app.inject({ method: 'DELETE', url: '/r' })
+    assert.equal(deleted.statusCode, 200)
+    assert.equal((await app.inject('/r')).headers['x-cache'], 'MISS')
+    assert.equal(calls(), 2)
   })
 
   it('accepts a ready HttpResponseCache', async () => {

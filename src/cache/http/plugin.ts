@@ -73,12 +73,16 @@ interface CacheState {
   missReason?: string
   /** Internal background revalidation. */
   background?: boolean
+  /** Header names already on the reply when the lookup ran (set by hooks before it): kept when a stored response replaces the handler's. */
+  readonly baseHeaders: readonly string[]
 }
 
 const kState = Symbol('backbeat.responseCache')
 type WithState = FastifyRequest & { [kState]?: CacheState }
 
 const MAX_PURGE_TAGS = 100
+/** Background refreshes running at once, at most. */
+const MAX_BACKGROUND = 32
 /** The statuses RFC 5861 counts as an origin error. */
 const ORIGIN_ERRORS = new Set([500, 502, 503, 504])
 const REVALIDATE_HEADER = 'x-backbeat-cache-revalidate'
@@ -114,6 +118,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     const surrogateHeaders = http.options.surrogateKeyHeaders
     const secret = randomBytes(18).toString('base64url')
     const revalidating = new Set<string>()
+    const keepOnReplace: ReadonlySet<string> = new Set([...http.options.excludeHeaders, 'set-cookie'])
     const background = new Set<Promise<unknown>>()
     app.decorate('responseCache', http)
 
@@ -131,7 +136,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     const requestOf = (request: FastifyRequest, state: CacheState) => ({ method: request.method, host: state.host, url: request.url, headers: request.headers as HeaderMap })
 
     /** Writes a stored response to the reply (the caller sends the returned body): 304, 206 for one byte range, or all of it. */
-    const applyStored = (request: FastifyRequest, reply: FastifyReply, stored: StoredResponse, ageMs: number): Buffer | string => {
+    const applyStored = (request: FastifyRequest, reply: FastifyReply, stored: StoredResponse, ageMs: number): Buffer | string | undefined => {
       const requestHeaders = request.headers as HeaderMap
       const conditional = stored.status === 200 && notModified(requestHeaders, stored.headers)
       void reply.header('age', String(Math.floor(ageMs / 1_000)))
@@ -142,7 +147,9 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
           if (value !== undefined) void reply.header(name, value)
         }
         hideSurrogates(reply)
-        return ''
+        // No body: nothing for Fastify to give a Content-Type or Content-Length to.
+        reply.removeHeader('content-type')
+        return undefined
       }
       for (const [name, value] of Object.entries(stored.headers)) void reply.header(name, value)
       hideSurrogates(reply)
@@ -154,8 +161,9 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       }
       const body = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content.buffer, content.byteOffset, content.byteLength)
       if (range === 'unsatisfiable') {
+        for (const name of ['content-type', 'etag', 'last-modified', 'content-encoding']) reply.removeHeader(name)
         void reply.code(416).header('content-range', `bytes */${body.length}`)
-        return ''
+        return undefined
       }
       void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${body.length}`)
       return body.subarray(range.start, range.end + 1)
@@ -164,16 +172,18 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     const revalidateInBackground = (request: FastifyRequest, state: CacheState): void => {
       if (!settings.backgroundRevalidation) return
       const key = http.primaryKey({ host: state.host, url: request.url })
-      if (revalidating.has(key)) return
+      // One refresh per key, and a bounded number at once: a burst of stale keys must not become a burst of origin calls.
+      if (revalidating.has(key) || background.size >= MAX_BACKGROUND) return
       revalidating.add(key)
       const headers: Record<string, string | string[]> = {}
       for (const [name, value] of Object.entries(request.headers)) {
-        if (value === undefined || name.startsWith('if-') || name === 'cache-control' || name === 'pragma' || name === 'content-length') continue
+        if (value === undefined || name.startsWith('if-') || name === 'cache-control' || name === 'pragma' || name === 'content-length' || http.options.excludeHeaders.includes(name)) continue
         headers[name] = value
       }
       headers[REVALIDATE_HEADER] = secret
       const run = app
-        .inject({ method: 'GET', url: request.url, headers, remoteAddress: request.ip })
+        // The socket's own address: with trustProxy, forwarded fields are then trusted as for the original.
+        .inject({ method: 'GET', url: request.url, headers, remoteAddress: request.raw.socket.remoteAddress ?? request.ip })
         .catch((err: unknown) => {
           app.log.warn({ err, url: request.url }, 'response cache: background revalidation failed')
         })
@@ -234,31 +244,44 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         return
       }
       const headers = request.headers
+      let internal = false
+      if (headers['x-backbeat-cache-revalidate'] !== undefined) {
+        // Only this process's own background requests skip the lookup.
+        internal = headers['x-backbeat-cache-revalidate'] === secret
+        delete headers['x-backbeat-cache-revalidate']
+      }
+      const host = request.host
+      // A Host that is not host[:port], or a target that is not a path, is never looked up or stored (cache poisoning).
+      if (!http.cacheableTarget(host, request.url)) {
+        done()
+        return
+      }
       const state: CacheState = {
         requestTime: now(),
         requestCc: requestCacheControl(headers['cache-control'], headers.pragma),
-        host: request.host,
+        host,
+        baseHeaders: Object.keys(reply.getHeaders()),
       }
       ;(request as WithState)[kState] = state
-      if (headers['x-backbeat-cache-revalidate'] !== undefined) {
-        // Only this process's own background requests skip the lookup.
-        const internal = headers['x-backbeat-cache-revalidate'] === secret
-        delete headers['x-backbeat-cache-revalidate']
-        if (internal) {
-          state.background = true
-          done()
-          return
-        }
+      if (internal) {
+        state.background = true
+        done()
+        return
       }
       const cacheRequest = requestOf(request, state)
+      let quick: LookupResult | undefined
       try {
-        const quick = http.peek(cacheRequest)
-        if (quick !== undefined) {
-          if (!decide(request, reply, state, quick)) done()
-          return
-        }
+        quick = http.peek(cacheRequest)
       } catch (err) {
-        done(err as Error)
+        // Never a 500 from the cache: the tiers and the handler can still answer.
+        request.log.warn({ err }, 'response cache: L1 lookup failed')
+      }
+      if (quick !== undefined) {
+        try {
+          if (!decide(request, reply, state, quick)) done()
+        } catch (err) {
+          done(err as Error)
+        }
         return
       }
       http.lookup(cacheRequest).then(
@@ -302,6 +325,11 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     }
 
     const storeResponse = async (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: CacheState): Promise<unknown> => {
+      if (state.conditionalAdded === true) {
+        // Ours, not the client's: gone before anything after the handler (error reporters, logs) reads the request.
+        delete request.headers['if-none-match']
+        delete request.headers['if-modified-since']
+      }
       const responseTime = now()
       const statusCode = reply.statusCode
       const stale = state.stale
@@ -326,24 +354,19 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
           return payload
         }
         // The validators were ours: the client asked unconditionally and gets the full response.
-        delete request.headers['if-none-match']
-        delete request.headers['if-modified-since']
-        clearHandlerHeaders(reply)
+        clearHandlerHeaders(reply, state, keepOnReplace)
         const body = applyStored(request, reply, freshened, http.ageMs(freshened, responseTime))
         mark(reply, 'HIT', `${fwd}; fwd-status=304; ttl=${Math.floor((freshened.lifetimeMs - http.ageMs(freshened, responseTime)) / 1_000)}`)
         return body
       }
-      if (ORIGIN_ERRORS.has(statusCode) && stale !== undefined && !stale.mustRevalidate) {
-        // RFC 5861 stale-if-error from the response or the request; else, unless forbidden, RFC 9111 §4.2.4.
+      if (ORIGIN_ERRORS.has(statusCode) && stale !== undefined && !stale.mustRevalidate && !stale.noCache) {
+        // RFC 5861 stale-if-error from the response, or the request's unless the response forbids stale;
+        // else, unless forbidden, RFC 9111 §4.2.4 (a disconnected cache).
         const staleness = http.ageMs(stale, responseTime) - stale.lifetimeMs
-        const explicit = Math.max(stale.staleIfErrorMs, (state.requestCc.staleIfError ?? -1) * 1_000)
+        const explicit = Math.max(stale.staleIfErrorMs, stale.noStaleOnError ? -1 : (state.requestCc.staleIfError ?? -1) * 1_000)
         const allowed = Math.max(explicit, stale.noStaleOnError ? -1 : http.options.staleOnErrorS * 1_000)
         if (staleness <= allowed) {
-          if (state.conditionalAdded === true) {
-            delete request.headers['if-none-match']
-            delete request.headers['if-modified-since']
-          }
-          clearHandlerHeaders(reply)
+          clearHandlerHeaders(reply, state, keepOnReplace)
           const body = applyStored(request, reply, stale, http.ageMs(stale, responseTime))
           mark(reply, 'STALE', `${fwd}; fwd-status=${statusCode}; ttl=${Math.floor(-staleness / 1_000)}; detail=stale-if-error`)
           return body
@@ -371,6 +394,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       const statusCode = reply.statusCode
       if (statusCode < 200 || statusCode >= 400) return payload
       const host = request.host
+      if (!http.cacheableTarget(host, request.url)) return payload
       const targets = new Set<string>([request.url])
       for (const name of ['location', 'content-location']) {
         const value = reply.getHeader(name)
@@ -389,9 +413,13 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
 
     app.addHook('onRoute', (route: RouteOptions) => {
       const configured = (route.config as { cache?: unknown } | undefined)?.cache
-      if (configured === false) return
       const methods = Array.isArray(route.method) ? route.method : [route.method]
       const safe = methods.every((m) => m === 'GET' || m === 'HEAD')
+      // `cache: false` keeps a route's responses out of the cache; its writes still invalidate what is stored.
+      if (configured === false) {
+        if (!safe && methods.some((m) => m !== 'OPTIONS' && m !== 'TRACE')) addRouteHook(route, 'onSend', invalidate, 'last')
+        return
+      }
       // Opt-in governs what is served from storage; writes always invalidate what is stored.
       if (safe && settings.routes === 'opt-in' && (configured === undefined || configured === null)) return
       const unsafe = methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS' && m !== 'TRACE')
@@ -463,6 +491,8 @@ function byteRange(request: HeaderMap, stored: Readonly<Record<string, string | 
   if (m === null) return undefined
   const [, first = '', last = ''] = m
   if (first === '' && last === '') return undefined
+  // Nothing to select from an empty representation (RFC 9110 §14.1.1).
+  if (length === 0) return 'unsatisfiable'
   if (first === '') {
     const suffix = Number(last)
     if (suffix === 0) return 'unsatisfiable'
@@ -497,16 +527,23 @@ function toBytes(payload: unknown): Uint8Array | string | undefined {
   return undefined
 }
 
-/** Removes what the handler set on the reply before a stored response replaces its answer. */
-function clearHandlerHeaders(reply: FastifyReply): void {
-  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+/**
+ * Removes what the handler set on the reply before a stored response replaces its answer,
+ * keeping what earlier hooks set (request ID, security headers, RateLimit fields, a session
+ * cookie's rotation) and the per-request fields the cache never stores.
+ */
+function clearHandlerHeaders(reply: FastifyReply, state: { readonly baseHeaders: readonly string[] }, keep: ReadonlySet<string>): void {
+  for (const name of Object.keys(reply.getHeaders())) {
+    if (state.baseHeaders.includes(name) || keep.has(name)) continue
+    reply.removeHeader(name)
+  }
 }
 
 function sameOriginPath(value: string, request: FastifyRequest): string | undefined {
   try {
     const base = `${request.protocol}://${request.host}`
     const url = new URL(value, `${base}${request.url}`)
-    if (url.host !== request.host) return undefined
+    if (url.host !== request.host.toLowerCase()) return undefined
     return `${url.pathname}${url.search}`
   } catch {
     return undefined

@@ -80,7 +80,10 @@ export type LookupResult =
   | { readonly found: false; readonly reason: 'uri-miss' | 'vary-miss' | 'credentials' }
 
 /** Result of {@link HttpResponseCache.store}. */
-export type StoreResult = { readonly stored: true; readonly entry: StoredResponse } | { readonly stored: false; readonly reason: NotStorableReason | 'too-large' | 'stream' | 'error' }
+export type StoreResult = { readonly stored: true; readonly entry: StoredResponse } | { readonly stored: false; readonly reason: NotStorableReason | 'too-large' | 'stream' | 'error' | 'csp-nonce' }
+
+/** Per-request response fields never stored: request ID, timing, rate-limit fields, this cache's own. */
+export const DEFAULT_EXCLUDED_HEADERS = ['x-request-id', 'server-timing', 'x-response-time', 'ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'retry-after', 'x-cache', 'age'] as const
 
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case header field name')
 
@@ -101,7 +104,7 @@ const optionsSchema = z
     /** No entry outlives this, whatever its headers say, in seconds. */
     maxRetentionS: z.number().int().min(1).max(31_536_000).default(7 * 86_400),
     /** Response fields never stored (per-request fields of the stack: request ID, rate-limit fields, timing). */
-    excludeHeaders: z.array(headerName).default(['x-request-id', 'server-timing', 'x-response-time', 'ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-cache', 'age']),
+    excludeHeaders: z.array(headerName).default([...DEFAULT_EXCLUDED_HEADERS]),
     /** Response fields whose space-separated (`surrogate-key`) or comma-separated (`cache-tag`) values become tags. */
     surrogateKeyHeaders: z.array(headerName).default(['surrogate-key', 'cache-tag']),
     /**
@@ -121,6 +124,8 @@ const optionsSchema = z
      * with any of them is only given responses marked public, s-maxage or must-revalidate.
      */
     credentialHeaders: z.array(headerName).min(1).default(['authorization']),
+    /** Cookies that carry credentials (a session cookie): a request with one counts like one with `Authorization`. */
+    credentialCookies: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name')).default([]),
     /** Key responses by Host as well as path and query (RFC 9111 §4: the target URI). */
     keyIncludesHost: z.boolean().default(true),
     /** Add a weak ETag (a body hash) to stored 200 responses without a validator, so clients get 304s from the cache. */
@@ -133,6 +138,8 @@ export type HttpResponseCacheOptions = z.input<typeof optionsSchema>
 
 /** Keys longer than this are hashed (the engine caps keys at 1024 characters). */
 const MAX_PLAIN_KEY = 512
+/** host[:port]: a DNS name or IPv4 address, or a bracketed IPv6 literal. */
+const AUTHORITY = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/
 
 /**
  * A shared HTTP cache (RFC 9111) over a {@link TieredCache}: the storage, freshness and Vary
@@ -162,7 +169,16 @@ export class HttpResponseCache {
     this.#exclude = new Set([...this.options.excludeHeaders, ...HOP_BY_HOP])
   }
 
-  /** The primary key of a request (GET and HEAD share one). */
+  /**
+   * Whether a target may be cached at all: an authority that is `host[:port]` (a name, an
+   * IPv4 address or a bracketed IPv6 one) and a path that starts with `/`. Anything else (a
+   * Host with a slash, spaces or an `@`) could make two different targets share a key.
+   */
+  cacheableTarget(host: string, url: string): boolean {
+    return url.startsWith('/') && (!this.options.keyIncludesHost || AUTHORITY.test(host))
+  }
+
+  /** The primary key of a request (GET and HEAD share one); call {@link cacheableTarget} first. */
   primaryKey(request: Pick<CacheRequest, 'host' | 'url'>): string {
     const uri = this.options.keyIncludesHost ? `${request.host.toLowerCase()}${request.url}` : request.url
     const key = `u:${uri}`
@@ -237,6 +253,8 @@ export class HttpResponseCache {
       storeSetCookie: this.options.storeSetCookie,
     })
     if (reason !== null) return { stored: false, reason }
+    // A per-response CSP nonce must never be handed to someone else (it would be predictable).
+    if (/'nonce-/.test(headerValue(response.headers, 'content-security-policy') ?? '')) return { stored: false, reason: 'csp-nonce' }
     if (bodyBytes(response.body) > this.options.maxBodyBytes) return { stored: false, reason: 'too-large' }
     const entry = this.#entry(request, response, cc, lifetimeMs)
     try {
@@ -256,6 +274,8 @@ export class HttpResponseCache {
     const headers: Record<string, string | string[]> = { ...stored.headers }
     for (const [name, value] of Object.entries(notModified.headers)) {
       if (name === 'content-length' || this.#exclude.has(name) || value === undefined) continue
+      // A cookie set for the revalidating client is that client's, never the shared entry's.
+      if (name === 'set-cookie' && !this.options.storeSetCookie) continue
       headers[name] = storedValue(value)
     }
     // The 304 is the newest word from the origin: without its own Date, it is dated on receipt.
@@ -264,8 +284,20 @@ export class HttpResponseCache {
     const cc = this.responseCacheControl(headers)
     const lifetimeMs = freshnessLifetimeMs(cc, headers, stored.status, notModified.responseTime, this.options.heuristic)
     const entry = this.#entry(request, response, cc, lifetimeMs)
-    if (cc.noStore) {
-      await this.invalidate(request)
+    // The merged headers are judged like a new response: a 304 may make it private or no-store.
+    const reason = notStorable({
+      method: 'GET',
+      status: stored.status,
+      requestCacheControl: parseCacheControl(request.headers['cache-control']),
+      responseCacheControl: cc,
+      responseHeaders: headers,
+      hasAuthorization: this.#hasCredentials(request),
+      lifetimeMs,
+      storeSetCookie: this.options.storeSetCookie,
+    })
+    if (reason !== null) {
+      // The request with credentials may use the confirmed response; the shared entry stays as it was.
+      if (reason !== 'authorization') await this.invalidate(request)
       return entry
     }
     try {
@@ -287,7 +319,11 @@ export class HttpResponseCache {
   }
 
   #hasCredentials(request: CacheRequest): boolean {
-    return this.options.credentialHeaders.some((name) => request.headers[name] !== undefined)
+    if (this.options.credentialHeaders.some((name) => request.headers[name] !== undefined)) return true
+    const cookies = this.options.credentialCookies
+    if (cookies.length === 0) return false
+    const header = headerValue(request.headers, 'cookie')
+    return header !== undefined && cookies.some((name) => hasCookie(header, name))
   }
 
   #entry(request: CacheRequest, response: OriginResponse, cc: CacheControl, lifetimeMs: number): StoredResponse {
@@ -360,6 +396,17 @@ export class HttpResponseCache {
 /** The size of a body in bytes. */
 export function bodyBytes(body: Uint8Array | string): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
+}
+
+/** Whether a Cookie header carries a cookie of that name (RFC 6265 §4.2.1: `name=value` pairs separated by `; `). */
+function hasCookie(header: string, name: string): boolean {
+  let at = header.indexOf(`${name}=`)
+  while (at !== -1) {
+    const before = at === 0 ? '' : header.slice(Math.max(0, at - 2), at)
+    if (at === 0 || before.endsWith(';') || before === '; ' || before.endsWith(' ')) return true
+    at = header.indexOf(`${name}=`, at + 1)
+  }
+  return false
 }
 
 function storedValue(value: string | number | readonly string[]): string | string[] {
