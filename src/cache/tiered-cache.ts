@@ -1202,7 +1202,9 @@ export class TieredCache {
     if (bus === undefined) return
     const started = performance.now()
     try {
-      await bus.publish({ namespace: this.options.namespace, ...change })
+      // Bounded like a tier call: the publish goes on (and the bus queues it on failure), the caller does not wait for a stalled Redis.
+      const ms = this.options.tierTimeoutMs
+      await withTimeout(bus.publish({ namespace: this.options.namespace, ...change }), ms, () => new Error(`the invalidation bus did not answer within ${ms} ms`))
     } catch (err) {
       this.#emit('bus', 'error', performance.now() - started, reasonText(err))
     }
