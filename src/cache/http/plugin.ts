@@ -73,8 +73,8 @@ interface CacheState {
   missReason?: string
   /** Internal background revalidation. */
   background?: boolean
-  /** Header names already on the reply when the lookup ran (set by hooks before it): kept when a stored response replaces the handler's. */
-  readonly baseHeaders: readonly string[]
+  /** Header names already on the reply when the lookup decided to revalidate (set by hooks before it): kept when a stored response replaces the handler's. */
+  baseHeaders?: readonly string[]
 }
 
 const kState = Symbol('backbeat.responseCache')
@@ -151,7 +151,8 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         reply.removeHeader('content-type')
         return undefined
       }
-      for (const [name, value] of Object.entries(stored.headers)) void reply.header(name, value)
+      const storedHeaders = stored.headers
+      for (const name in storedHeaders) void reply.header(name, storedHeaders[name])
       hideSurrogates(reply)
       const content = stored.body
       const range = stored.status === 200 && request.method === 'GET' && requestHeaders['range'] !== undefined ? byteRange(requestHeaders, stored.headers, bodyBytes(content)) : undefined
@@ -219,6 +220,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       }
       if (state.requestCc.onlyIfCached) throw new BackbeatError('ERR_CACHE_NOT_CACHED')
       state.stale = stored
+      state.baseHeaders = Object.keys(reply.getHeaders())
       state.missReason = use.reason
       const headers = request.headers
       const clientConditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined || headers['if-match'] !== undefined || headers['if-unmodified-since'] !== undefined || headers['if-range'] !== undefined
@@ -260,7 +262,6 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         requestTime: now(),
         requestCc: requestCacheControl(headers['cache-control'], headers.pragma),
         host,
-        baseHeaders: Object.keys(reply.getHeaders()),
       }
       ;(request as WithState)[kState] = state
       if (internal) {
@@ -532,9 +533,10 @@ function toBytes(payload: unknown): Uint8Array | string | undefined {
  * keeping what earlier hooks set (request ID, security headers, RateLimit fields, a session
  * cookie's rotation) and the per-request fields the cache never stores.
  */
-function clearHandlerHeaders(reply: FastifyReply, state: { readonly baseHeaders: readonly string[] }, keep: ReadonlySet<string>): void {
+function clearHandlerHeaders(reply: FastifyReply, state: { readonly baseHeaders?: readonly string[] }, keep: ReadonlySet<string>): void {
+  const base = state.baseHeaders ?? []
   for (const name of Object.keys(reply.getHeaders())) {
-    if (state.baseHeaders.includes(name) || keep.has(name)) continue
+    if (base.includes(name) || keep.has(name)) continue
     reply.removeHeader(name)
   }
 }

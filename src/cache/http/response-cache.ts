@@ -161,6 +161,7 @@ export class HttpResponseCache {
   readonly #cache: TieredCache
   readonly #now: Clock
   readonly #exclude: ReadonlySet<string>
+  #lastHost = ''
 
   constructor(options: HttpResponseCacheOptions) {
     this.options = parseOptions('responseCache', optionsSchema, options)
@@ -175,7 +176,12 @@ export class HttpResponseCache {
    * Host with a slash, spaces or an `@`) could make two different targets share a key.
    */
   cacheableTarget(host: string, url: string): boolean {
-    return url.startsWith('/') && (!this.options.keyIncludesHost || AUTHORITY.test(host))
+    if (url.charCodeAt(0) !== 0x2f) return false
+    if (!this.options.keyIncludesHost || host === this.#lastHost) return true
+    if (!AUTHORITY.test(host)) return false
+    // Nearly every request names the same host: remember the last one that passed.
+    this.#lastHost = host
+    return true
   }
 
   /** The primary key of a request (GET and HEAD share one); call {@link cacheableTarget} first. */
