@@ -305,6 +305,14 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     /** The onSend hook: a response served from storage passes straight through (no promise, no microtask). */
     const store: onSendHookHandler = function storeHook(request, reply, payload, done) {
       const state = (request as WithState)[kState]
+      if (state?.served !== true) {
+        // The route's default Cache-Control for 2xx responses that set none (a hit carries the stored one).
+        const routeCache = request.routeOptions.config.cache
+        const statusCode = reply.statusCode
+        if (routeCache !== undefined && routeCache !== false && routeCache.cacheControl !== undefined && statusCode >= 200 && statusCode < 300 && !reply.hasHeader('cache-control')) {
+          void reply.header('cache-control', routeCache.cacheControl)
+        }
+      }
       if (state === undefined) {
         // GET/HEAD that never reached the lookup (a hook answered first): the cache was not consulted.
         if (request.method === 'GET' || request.method === 'HEAD') mark(reply, 'BYPASS', 'fwd=bypass')
@@ -427,8 +435,6 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       if (safe) {
         addRouteHook(route, 'preHandler', lookup, 'last')
         addRouteHook(route, 'onSend', store, 'last')
-        const routeCache = (route.config as { cache?: RouteCache } | undefined)?.cache
-        if (routeCache?.cacheControl !== undefined) addRouteHook(route, 'onSend', defaultCacheControl(routeCache.cacheControl), 'first')
       } else if (unsafe) {
         // A route serving GET and POST alike (a catch-all proxy) gets both behaviours, by method.
         if (methods.some((m) => m === 'GET' || m === 'HEAD')) {
@@ -552,12 +558,6 @@ function sameOriginPath(value: string, request: FastifyRequest): string | undefi
   }
 }
 
-function defaultCacheControl(value: string): onSendHookHandler {
-  return function defaultCacheControlHook(_request, reply, payload, done) {
-    if (reply.statusCode >= 200 && reply.statusCode < 300 && !reply.hasHeader('cache-control')) void reply.header('cache-control', value)
-    done(null, payload)
-  }
-}
 
 function byMethod(safe: onSendHookHandler, unsafe: onSendAsyncHookHandler): onSendHookHandler {
   return function cacheByMethod(request, reply, payload, done) {
