@@ -1,16 +1,19 @@
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net'
+import { Transform } from 'node:stream'
 
 /**
  * A local TCP relay in front of a real service, so tests can cut connections (or the whole
- * service) for one client without disturbing anybody else using the shared server.
+ * service) for one client without disturbing anybody else using the shared server, or make it
+ * hang (`hang()`: connections stay open, nothing gets through), as a service stuck in a long
+ * command or a network black hole would.
  */
 export class TcpProxy {
   readonly #server: Server
   readonly #sockets: Set<Socket>
-  readonly #state: { paused: boolean }
+  readonly #state: { paused: boolean; hung: boolean }
   #stopped = false
 
-  private constructor(server: Server, sockets: Set<Socket>, state: { paused: boolean }) {
+  private constructor(server: Server, sockets: Set<Socket>, state: { paused: boolean; hung: boolean }) {
     this.#server = server
     this.#sockets = sockets
     this.#state = state
@@ -20,7 +23,7 @@ export class TcpProxy {
   static async start(target: string): Promise<TcpProxy> {
     const [host = '127.0.0.1', port = '0'] = target.split(':')
     const sockets = new Set<Socket>()
-    const state = { paused: false }
+    const state = { paused: false, hung: false }
     const server = createServer((client) => {
       if (state.paused) {
         // RST rather than FIN: what a client sees when the service behind the port is gone.
@@ -38,8 +41,8 @@ export class TcpProxy {
       client.on('error', forget).on('close', forget)
       upstream.on('error', forget).on('close', forget)
       upstream.connect(Number(port), host, () => {
-        client.pipe(upstream)
-        upstream.pipe(client)
+        client.pipe(gate(state)).pipe(upstream)
+        upstream.pipe(gate(state)).pipe(client)
       })
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -72,6 +75,24 @@ export class TcpProxy {
     this.#state.paused = false
   }
 
+  /**
+   * From now on nothing is forwarded in either direction, on open connections too; connections
+   * stay open and new ones are still accepted (and as silent) until `unhang()`.
+   */
+  hang(): void {
+    this.#state.hung = true
+  }
+
+  /**
+   * Forwards again. The connections that were open while hung lost bytes (their protocol state
+   * is gone), so they are closed, not reset, and the client reconnects afresh.
+   */
+  unhang(): void {
+    for (const socket of this.#sockets) socket.destroy()
+    this.#sockets.clear()
+    this.#state.hung = false
+  }
+
   /** Drops everything and stops listening, so the port is dead; idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return
@@ -79,4 +100,16 @@ export class TcpProxy {
     this.dropConnections()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
   }
+}
+
+/**
+ * A pass-through that drops every chunk while the proxy hangs (checked chunk by chunk, so a hang
+ * reaches connections already open).
+ */
+function gate(state: { hung: boolean }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      done(null, state.hung ? undefined : chunk)
+    },
+  })
 }
