@@ -18,7 +18,8 @@ async function harness(
   route: { headers?: Record<string, string>; status?: number | (() => number); body?: () => string } = {},
   options: Partial<ResponseCachePluginOptions> & { tiers?: MemoryCacheStore[] } = {},
 ): Promise<Harness> {
-  const clock = { now: Date.UTC(2026, 10, 22, 8, 0, 0) }
+  // A settable clock that starts at the wall clock: remote tiers given in `tiers` keep their own (real) time.
+  const clock = { now: Date.now() }
   const now = () => clock.now
   const { tiers = [], ...rest } = options
   const cache = new TieredCache({ namespace: 'http', jitter: 0, now, tiers })
@@ -226,6 +227,7 @@ describe('responseCachePlugin', () => {
   })
 
   it('shares stored responses between instances through a remote tier', async () => {
+    // The store's clock is the wall clock, so the instances' clocks start from it too.
     const shared = new MemoryCacheStore()
     const a = await harness({ headers: { 'cache-control': 'max-age=60' } }, { tiers: [shared] })
     const b = await harness({ headers: { 'cache-control': 'max-age=60' } }, { tiers: [shared] })
