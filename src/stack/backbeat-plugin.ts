@@ -229,6 +229,7 @@ async function registerCache(app: FastifyInstance, options: BackbeatPluginOption
       cacheStatusName: http.cacheStatusName,
       exposeSurrogateKeys: http.exposeSurrogateKeys,
       backgroundRevalidation: http.backgroundRevalidation,
+      collapseWaitMs: http.collapseWaitMs,
       // Without auth nobody could be told apart from an admin: no purge route at all.
       purge: http.purgePath === false || !authOn ? false : { path: http.purgePath, config: { auth: { permissions: ['cache:purge'] } } },
     })

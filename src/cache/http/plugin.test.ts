@@ -401,6 +401,45 @@ describe('responseCachePlugin', () => {
     assert.equal(calls(), 2)
   })
 
+  it('collapses concurrent misses for one URI into one handler run', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let runs = 0
+    const app = Fastify()
+    await app.register(responseCachePlugin, { cache: new TieredCache({ namespace: 'http', jitter: 0 }) })
+    app.get('/slow', async (_request, reply) => {
+      runs++
+      await gate
+      return reply.header('cache-control', 'max-age=60').send(`run ${runs}`)
+    })
+    app.get('/private', async (_request, reply) => {
+      runs++
+      await gate
+      return reply.header('cache-control', 'no-store').send(`private ${runs}`)
+    })
+    const all = Promise.all(Array.from({ length: 5 }, () => app.inject('/slow')))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    release()
+    const responses = await all
+    assert.equal(runs, 1, 'one handler run for five requests')
+    assert.deepEqual(new Set(responses.map((r) => r.body)), new Set(['run 1']))
+    assert.equal(responses.filter((r) => /collapsed/.test(String(r.headers['cache-status']))).length, 4)
+    assert.equal(responses.filter((r) => r.headers['x-cache'] === 'HIT').length, 4)
+
+    // A response that cannot be stored: the waiters look again, find nothing, and run the handler themselves.
+    runs = 0
+    const uncached = await Promise.all(Array.from({ length: 3 }, () => app.inject('/private')))
+    assert.equal(runs, 3)
+    assert.ok(uncached.every((r) => r.statusCode === 200))
+    // Requests with credentials never wait for someone else's response.
+    runs = 0
+    const withCredentials = await Promise.all(Array.from({ length: 2 }, (_, i) => app.inject({ url: '/slow?u', headers: { authorization: `Bearer ${i}` } })))
+    assert.equal(runs, 2)
+    assert.ok(withCredentials.every((r) => r.statusCode === 200))
+  })
+
   it('accepts a ready HttpResponseCache', async () => {
     const http = new HttpResponseCache({ cache: new TieredCache({ namespace: 'http' }) })
     const app = Fastify()

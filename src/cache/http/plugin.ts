@@ -42,6 +42,12 @@ const pluginSchema = z
     exposeSurrogateKeys: z.boolean().default(false),
     /** Refresh stale-while-revalidate entries in the background (an internal request through the whole stack). */
     backgroundRevalidation: z.boolean().default(true),
+    /**
+     * Request collapsing: while one request for a URI runs its handler, others for the same
+     * URI (without credentials) wait up to this many ms and are answered from what it stored;
+     * 0 turns it off.
+     */
+    collapseWaitMs: z.number().int().min(0).max(60_000).default(3_000),
     /** An admin route purging by tag: `POST <path>` with `{ "tags": [...] }`; `false` for none. */
     purge: z
       .union([
@@ -75,6 +81,10 @@ interface CacheState {
   background?: boolean
   /** Header names already on the reply when the lookup decided to revalidate (set by hooks before it): kept when a stored response replaces the handler's. */
   baseHeaders?: readonly string[]
+  /** This request's handler run is the one others with the same URI wait for: call to let them look again. */
+  release?: () => void
+  /** Waited for another request's response to the same URI and reused it (RFC 9211 `collapsed`). */
+  collapsed?: boolean
 }
 
 const kState = Symbol('backbeat.responseCache')
@@ -111,8 +121,8 @@ const REVALIDATE_HEADER = 'x-backbeat-cache-revalidate'
  */
 export const responseCachePlugin = fp<ResponseCachePluginOptions>(
   async (app, options) => {
-    const { http: given, routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, purge, ...engineOptions } = options as HttpResponseCacheOptions & z.input<typeof pluginSchema> & { http?: HttpResponseCache }
-    const settings = parseOptions('responseCache', pluginSchema, { routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, purge })
+    const { http: given, routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, collapseWaitMs, purge, ...engineOptions } = options as HttpResponseCacheOptions & z.input<typeof pluginSchema> & { http?: HttpResponseCache }
+    const settings = parseOptions('responseCache', pluginSchema, { routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, collapseWaitMs, purge })
     const http = given ?? new HttpResponseCache(engineOptions)
     const now = http.options.now
     const surrogateHeaders = http.options.surrogateKeyHeaders
@@ -120,6 +130,8 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     const revalidating = new Set<string>()
     const keepOnReplace: ReadonlySet<string> = new Set([...http.options.excludeHeaders, 'set-cookie'])
     const background = new Set<Promise<unknown>>()
+    /** Handler runs in progress for a URI (by primary key), for request collapsing. */
+    const leaders = new Map<string, Promise<void>>()
     app.decorate('responseCache', http)
 
     const status = (detail: string): string => `${settings.cacheStatusName}; ${detail}`
@@ -195,6 +207,24 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       background.add(run)
     }
 
+    /** Makes this request the one others for `key` wait for, until its response is stored or it ends. */
+    const lead = (key: string, reply: FastifyReply, state: CacheState): void => {
+      let release!: () => void
+      const done = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      leaders.set(key, done)
+      let released = false
+      state.release = () => {
+        if (released) return
+        released = true
+        if (leaders.get(key) === done) leaders.delete(key)
+        release()
+      }
+      // Whatever happens to this request (an error, an abort), the waiters are let go.
+      reply.raw.once('close', state.release)
+    }
+
     /** After a lookup: serve from storage (true: the reply is sent) or let the handler run, maybe revalidating. */
     const decide = (request: FastifyRequest, reply: FastifyReply, state: CacheState, found: LookupResult): boolean => {
       if (!found.found) {
@@ -207,7 +237,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       const ttlS = Math.floor((stored.lifetimeMs - ageMs) / 1_000)
       if (use.use === 'fresh') {
         state.served = true
-        mark(reply, ttlS >= 0 ? 'HIT' : 'STALE', `hit; ttl=${ttlS}`)
+        mark(reply, ttlS >= 0 ? 'HIT' : 'STALE', state.collapsed === true ? `fwd=uri-miss; collapsed; ttl=${ttlS}` : `hit; ttl=${ttlS}`)
         void reply.send(applyStored(request, reply, stored, ageMs))
         return true
       }
@@ -286,8 +316,21 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         return
       }
       http.lookup(cacheRequest).then(
-        (found) => {
+        async (found) => {
           try {
+            if (!found.found && found.reason !== 'credentials' && settings.collapseWaitMs > 0 && !state.requestCc.onlyIfCached && !http.hasCredentials(cacheRequest)) {
+              const key = http.primaryKey(cacheRequest)
+              const leader = leaders.get(key)
+              if (leader === undefined) lead(key, reply, state)
+              else {
+                // Another request is computing this URI: wait for it, then look again (once).
+                await waitAtMost(leader, settings.collapseWaitMs)
+                const again = await http.lookup(cacheRequest).catch(() => found)
+                if (again.found) state.collapsed = true
+                if (!decide(request, reply, state, again)) done()
+                return
+              }
+            }
             if (!decide(request, reply, state, found)) done()
           } catch (err) {
             done(err as Error)
@@ -334,6 +377,15 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     }
 
     const storeResponse = async (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: CacheState): Promise<unknown> => {
+      try {
+        return await storeOrReplace(request, reply, payload, state)
+      } finally {
+        // Stored (or not storable): the requests waiting for this one may look again.
+        state.release?.()
+      }
+    }
+
+    const storeOrReplace = async (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: CacheState): Promise<unknown> => {
       if (state.conditionalAdded === true) {
         // Ours, not the client's: gone before anything after the handler (error reporters, logs) reads the request.
         delete request.headers['if-none-match']
@@ -510,6 +562,18 @@ function byteRange(request: HeaderMap, stored: Readonly<Record<string, string | 
   const end = last === '' ? length - 1 : Math.min(Number(last), length - 1)
   if (end < start) return undefined
   return { start, end }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
+function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    timer.unref()
+    void promise.finally(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 }
 
 function routeTags(routeCache: RouteCache, request: FastifyRequest): readonly string[] | undefined {

@@ -324,6 +324,11 @@ export class HttpResponseCache {
     await this.#cache.invalidateTags(tags)
   }
 
+  /** Whether a request carries credentials (RFC 9111 §3.5, the configured headers and cookies). */
+  hasCredentials(request: CacheRequest): boolean {
+    return this.#hasCredentials(request)
+  }
+
   #hasCredentials(request: CacheRequest): boolean {
     if (this.options.credentialHeaders.some((name) => request.headers[name] !== undefined)) return true
     const cookies = this.options.credentialCookies
