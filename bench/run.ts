@@ -33,6 +33,8 @@ const EDGE_TARGET_RATIO = 0.9
 const AUTH_TARGET_RATIO = 0.9
 /** Caching's target: a response served from the response cache keeps this share of the same route's constant body on `bare`. */
 const CACHE_TARGET_RATIO = 0.9
+/** Observability's target: metrics + tracing (10 % sampled) + error monitoring keep this share of the same stack without them. */
+const OBSERVABILITY_TARGET_RATIO = 0.9
 
 interface Settings {
   rounds: number
@@ -51,7 +53,7 @@ interface Settings {
   quick: boolean
 }
 
-type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api' | 'auth' | 'cache'
+type ScenarioKey = 'hello' | 'api' | 'edge' | 'edge-api' | 'auth' | 'cache' | 'observability'
 
 interface Variant {
   /** `bare`, `production`, ... or `production-no-timing` for ablations. */
@@ -203,6 +205,16 @@ const CACHE_VARIANTS: readonly Variant[] = [
   { key: 'production-cached', preset: 'production', note: 'production as shipped, served from the response cache', env: { BENCH_CACHEABLE: '1' }, logToFile: true },
 ]
 
+/**
+ * Observability's target on the reference API's read route: production with metrics, tracing
+ * (10 % of new traces sampled, no exporter) and error monitoring switched on, against the
+ * same stack with the three off (the presets' default while their cost is above target).
+ */
+const OBSERVABILITY_VARIANTS: readonly Variant[] = [
+  { key: 'observability-off', preset: 'production', note: 'production without metrics, tracing, error monitoring', config: { metrics: { enabled: false }, tracing: { enabled: false }, errorMonitor: { enabled: false } }, logToFile: true },
+  { key: 'observability-on', preset: 'production', note: '+ metrics, tracing (10 % sampled, no exporter), error monitoring', config: { metrics: { enabled: true }, tracing: { enabled: true, sampleRatio: 0.1 }, errorMonitor: { enabled: true } }, logToFile: true },
+]
+
 function scenariosFor(settings: Settings): Scenario[] {
   const all: Scenario[] = [
     {
@@ -252,6 +264,15 @@ function scenariosFor(settings: Settings): Scenario[] {
       baseline: 'bare',
     },
     {
+      key: 'observability',
+      title: '(g) observability on the reference API read route: GET /v1/tracks/<id>, metrics + tracing + error monitoring against none',
+      script: repoPath('app', 'server.ts'),
+      readyPath: '/v1/tracks?limit=1',
+      targetPath: trackPath,
+      variants: OBSERVABILITY_VARIANTS,
+      baseline: 'observability-off',
+    },
+    {
       key: 'edge-api',
       title: '(d) edge protection on the reference API read route: GET /v1/tracks/<id> with an allowed Origin, against the foundation stack',
       script: repoPath('app', 'server.ts'),
@@ -291,7 +312,7 @@ function readSettings(argv: string[]): Settings {
         '  --duration S          seconds per measured run (BENCH_DURATION_S, default 5)',
         '  --warmup S            unrecorded seconds before each run (BENCH_WARMUP_S, default 1)',
         '  --connections N       concurrent connections (BENCH_CONNECTIONS, default 50)',
-        '  --scenario hello|api|edge|edge-api|auth|cache|all',
+        '  --scenario hello|api|edge|edge-api|auth|cache|observability|all',
         '  --ablate              add production variants with one capability off (scenario a)',
         '  --strict              also exit 1 when the 85 % target is missed',
         '  --markdown            print the tables as Markdown',
@@ -311,7 +332,7 @@ function readSettings(argv: string[]): Settings {
     return n
   }
   const scenario = values.scenario
-  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api' && scenario !== 'auth' && scenario !== 'cache') throw new Error(`--scenario must be hello, api, edge, edge-api, auth, cache or all, got "${scenario}"`)
+  if (scenario !== 'all' && scenario !== 'hello' && scenario !== 'api' && scenario !== 'edge' && scenario !== 'edge-api' && scenario !== 'auth' && scenario !== 'cache' && scenario !== 'observability') throw new Error(`--scenario must be hello, api, edge, edge-api, auth, cache, observability or all, got "${scenario}"`)
   return {
     rounds: Math.round(num(values.rounds, 'BENCH_ROUNDS', quick ? 1 : 5, 1)),
     durationS: num(values.duration, 'BENCH_DURATION_S', quick ? 2 : 5, 1),
@@ -319,7 +340,7 @@ function readSettings(argv: string[]): Settings {
     startWarmupS: quick ? 1 : 3,
     connections: Math.round(num(values.connections, 'BENCH_CONNECTIONS', 50, 1)),
     startTimeoutS: num(undefined, 'BENCH_START_TIMEOUT_S', 120, 5),
-    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api', 'auth', 'cache'] : [scenario],
+    scenarios: scenario === 'all' ? ['hello', 'api', 'edge', 'edge-api', 'auth', 'cache', 'observability'] : [scenario],
     ablate: values.ablate,
     strict: values.strict,
     markdown: values.markdown,
@@ -587,6 +608,13 @@ async function main(): Promise<void> {
   if (cached !== undefined) {
     process.stdout.write(
       `Target: a cached response keeps >= ${formatPercent(CACHE_TARGET_RATIO)} of the same route's constant body on bare (scenario f): ${judge(cached, CACHE_TARGET_RATIO)} (${formatPercent(cached.ratioToBare)}; paired per round ${formatPercent(cached.pairedRatioToBare)}; CPU-based ${formatPercent(cached.cpuRatioToBare)})\n`,
+    )
+  }
+
+  const observed = summary.find((s) => s.scenario === 'observability' && s.variant === 'observability-on')
+  if (observed !== undefined) {
+    process.stdout.write(
+      `Target: metrics + tracing (10 %) + error monitoring keep >= ${formatPercent(OBSERVABILITY_TARGET_RATIO)} of the read route's req/s without them (scenario g): ${judge(observed, OBSERVABILITY_TARGET_RATIO)} (${formatPercent(observed.ratioToBare)}; paired per round ${formatPercent(observed.pairedRatioToBare)}; CPU-based ${formatPercent(observed.cpuRatioToBare)})\n`,
     )
   }
 

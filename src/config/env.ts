@@ -11,6 +11,10 @@ const bool: Parser = (raw) => {
   if (['0', 'false', 'no', 'off'].includes(v)) return { ok: true, value: false }
   return { ok: false, message: `must be true/false (or 1/0, yes/no, on/off), got "${raw}"` }
 }
+const ratio: Parser = (raw) => {
+  const n = Number(raw.trim())
+  return raw.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1 ? { ok: true, value: n } : { ok: false, message: `must be a number from 0 to 1, got "${raw}"` }
+}
 const list: Parser = (raw) => ({
   ok: true,
   value: raw
@@ -92,6 +96,15 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   bind('CACHE_L1_SIZE', 'cache.l1Size', int),
   bind('CACHE_L1_MAX_BYTES', 'cache.l1MaxBytes', int),
   bind('CACHE_HTTP_ENABLED', 'cache.http.enabled', bool),
+  bind('METRICS_ENABLED', 'metrics.enabled', bool),
+  bind('METRICS_PATH', 'metrics.path'),
+  bind('TRACING_ENABLED', 'tracing.enabled', bool),
+  bind('OTEL_SERVICE_NAME', 'tracing.serviceName'),
+  // Both name the OTLP/HTTP base endpoint; OTEL_EXPORTER_OTLP_ENDPOINT wins when both are set (the later binding).
+  bind('JAEGER_ENDPOINT', 'tracing.otlpEndpoint'),
+  bind('OTEL_EXPORTER_OTLP_ENDPOINT', 'tracing.otlpEndpoint'),
+  bind('TRACING_SAMPLE_RATIO', 'tracing.sampleRatio', ratio),
+  bind('ERROR_MONITOR_ENABLED', 'errorMonitor.enabled', bool),
   bind('BACKBEAT_PRESET', 'preset', lower),
   bind('BACKBEAT_LOG_FORMAT', 'logging.format', lower),
   bind('BACKBEAT_LOG_FILE', 'logging.file'),

@@ -9,6 +9,9 @@ import { limitsOptionsSchema } from '../limits/index.ts'
 import { rateLimitOptionsSchema } from '../ratelimit/index.ts'
 import { authOptionsSchema } from '../auth/index.ts'
 import { cacheOptionsSchema } from '../cache/index.ts'
+import { metricsOptionsSchema } from '../metrics/index.ts'
+import { tracingOptionsSchema } from '../tracing/index.ts'
+import { errorMonitorOptionsSchema } from '../monitoring/index.ts'
 
 export const PRESETS = ['bare', 'development', 'production'] as const
 export type PresetName = (typeof PRESETS)[number]
@@ -78,6 +81,9 @@ export const configSchema = z.strictObject({
   compliance: complianceSchema.prefault({}),
   pipeline: pipelineSchema.prefault({}),
   cache: cacheOptionsSchema.prefault({}),
+  metrics: metricsOptionsSchema.prefault({}),
+  tracing: tracingOptionsSchema.prefault({}),
+  errorMonitor: errorMonitorOptionsSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const { jwt } = config.auth
   const hmac = jwt.algorithm.startsWith('HS')

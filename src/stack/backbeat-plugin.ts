@@ -14,6 +14,9 @@ import { HealthRegistry, healthPlugin } from '../health/index.ts'
 import { httpPlugin, type MessageLookup } from '../http/index.ts'
 import { requestLoggingPlugin } from '../logging/index.ts'
 import { openapiPlugin } from '../openapi/index.ts'
+import { cacheCollector, metricsPlugin } from '../metrics/index.ts'
+import { tracingPlugin, type Tracing } from '../tracing/index.ts'
+import { errorMonitorPlugin } from '../monitoring/index.ts'
 
 export interface BackbeatPluginOptions {
   config: BackbeatConfig
@@ -68,6 +71,9 @@ declare module 'fastify' {
 /**
  * Registers every capability in the documented order (docs/architecture.md), each only if
  * enabled in `config`:
+ * 0. metrics (/metrics; request duration covers every hook after it), then, after http,
+ *    tracing (a server span per request, its IDs in the request context and every log
+ *    line) and error monitoring (5xx and unhandled errors grouped into issues);
  * 1. http: request ID, request context, timing header, problem+json errors, 404/405;
  * 2. request logging: one completion line per request (written by the server's log
  *    controller when the server was built by backbeatServerOptions with a BackbeatLogger);
@@ -89,11 +95,33 @@ declare module 'fastify' {
 export const backbeat = fp<BackbeatPluginOptions>(
   async (app, options) => {
     const { config, health, messages, service, completionLinesFromServerOptions = false } = options
+    // Observability first: metrics measure everything after them, and the span is open before any other hook.
+    let tracing: Tracing | undefined
+    if (config.metrics.enabled) {
+      await app.register(metricsPlugin, { ...config.metrics, currentTraceId: () => tracing?.currentTraceIds()?.traceId })
+    }
     if (config.http.enabled) {
       await app.register(httpPlugin, { ...config.http, bodyLimitBytes: config.server.bodyLimitBytes, ...(messages === undefined ? {} : { messages }) })
     }
     // With a BackbeatLogger, backbeatServerOptions already writes completion lines through
     // Fastify's log controller; otherwise the hook-based plugin does.
+    if (config.tracing.enabled) {
+      await app.register(tracingPlugin, { ...config.tracing, ...(service?.name === undefined || config.tracing.serviceName !== 'backbeat' ? {} : { serviceName: service.name }), ...(service?.version === undefined || config.tracing.serviceVersion !== undefined ? {} : { serviceVersion: service.version }) })
+      tracing = app.tracing
+      if (config.http.enabled) {
+        // Every log line of the request carries its trace and span IDs (the logger reads them from the request context).
+        app.addHook('onRequest', (request, _reply, done) => {
+          const span = request.traceSpan
+          if (span !== undefined) {
+            const ids = span.spanContext()
+            request.requestContext.traceId = ids.traceId
+            request.requestContext.spanId = ids.spanId
+          }
+          done()
+        })
+      }
+    }
+    if (config.errorMonitor.enabled) await app.register(errorMonitorPlugin, config.errorMonitor)
     if (config.logging.enabled && !completionLinesFromServerOptions) {
       await app.register(requestLoggingPlugin, { requestCompletion: config.logging.requestCompletion, slowRequestMs: config.logging.slowRequestMs })
     }
@@ -134,6 +162,10 @@ export const backbeat = fp<BackbeatPluginOptions>(
     app.decorate('identity', identity)
     app.decorate('apiKeys', apiKeyService)
     app.decorate('cache', config.cache.enabled ? await registerCache(app, options, registry, identity !== null) : null)
+    if (config.metrics.enabled && app.cache !== null) {
+      app.metrics.registerCollector('cache:app', cacheCollector(config.cache.namespace, app.cache))
+      if (app.hasDecorator('responseCache')) app.metrics.registerCollector('cache:http', cacheCollector('http', app.responseCache.options.cache))
+    }
     await app.register(openapiPlugin, {
       ...config.openapi,
       ...(service?.description === undefined ? {} : { description: service.description }),
