@@ -20,6 +20,7 @@ export const responseCacheOptionsSchema = z.strictObject({
   exposeSurrogateKeys: z.boolean().default(false).describe('Keep Surrogate-Key/Cache-Tag on responses to clients.'),
   surrogateKeyHeaders: z.array(headerName).default(['surrogate-key', 'cache-tag']).describe('Response fields whose values become purge tags.'),
   backgroundRevalidation: z.boolean().default(true).describe('Refresh stale-while-revalidate responses with an internal request.'),
+  passTtlS: z.number().int().min(0).max(3_600).default(60).describe('Hit-for-pass: a URI whose response could not be stored is not looked up again for this long (its responses are still judged; the first storable one ends it); 0: off.'),
   collapseWaitMs: z.number().int().min(0).max(60_000).default(3_000).describe('Request collapsing: while one request for a URI runs its handler, others for it (without credentials) wait up to this long for its stored response (0: off).'),
   purgePath: z.union([z.literal(false), z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'must be a path')]).default('/ops/cache/purge').describe('Admin route purging by tag, with the `cache:purge` permission; only registered when auth is on; false for none.'),
 })

@@ -262,6 +262,7 @@ async function registerCache(app: FastifyInstance, options: BackbeatPluginOption
       exposeSurrogateKeys: http.exposeSurrogateKeys,
       backgroundRevalidation: http.backgroundRevalidation,
       collapseWaitMs: http.collapseWaitMs,
+      passTtlS: http.passTtlS,
       // Without auth nobody could be told apart from an admin: no purge route at all.
       purge: http.purgePath === false || !authOn ? false : { path: http.purgePath, config: { auth: { permissions: ['cache:purge'] } } },
     })

@@ -440,6 +440,25 @@ describe('responseCachePlugin', () => {
     assert.ok(withCredentials.every((r) => r.statusCode === 200))
   })
 
+  it('stops looking up a URI whose responses cannot be stored (hit-for-pass), until one can', async () => {
+    let cacheControl = 'no-store'
+    const app = Fastify()
+    await app.register(responseCachePlugin, { cache: new TieredCache({ namespace: 'http', jitter: 0 }) })
+    app.get('/p', async (_request, reply) => reply.header('cache-control', cacheControl).send('x'))
+    assert.match(String((await app.inject('/p')).headers['cache-status']), /fwd=uri-miss; fwd-status=200; detail=no-store/)
+    assert.match(String((await app.inject('/p')).headers['cache-status']), /fwd=miss; detail=pass-no-store; fwd-status=200; detail=no-store/)
+    cacheControl = 'max-age=60'
+    assert.match(String((await app.inject('/p')).headers['cache-status']), /detail=pass-no-store; fwd-status=200; stored/)
+    assert.equal((await app.inject('/p')).headers['x-cache'], 'HIT')
+    // A client's own no-store is about that request, not the URI.
+    const fresh = Fastify()
+    await fresh.register(responseCachePlugin, { cache: new TieredCache({ namespace: 'http', jitter: 0 }) })
+    fresh.get('/q', async (_request, reply) => reply.header('cache-control', 'max-age=60').send('y'))
+    await fresh.inject({ url: '/q', headers: { 'cache-control': 'no-store' } })
+    await fresh.inject('/q')
+    assert.equal((await fresh.inject('/q')).headers['x-cache'], 'HIT')
+  })
+
   it('accepts a ready HttpResponseCache', async () => {
     const http = new HttpResponseCache({ cache: new TieredCache({ namespace: 'http' }) })
     const app = Fastify()

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { LRUCache } from 'lru-cache'
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, RouteOptions, onSendAsyncHookHandler, onSendHookHandler, preHandlerHookHandler } from 'fastify'
 import { z } from 'zod'
@@ -48,6 +49,12 @@ const pluginSchema = z
      * 0 turns it off.
      */
     collapseWaitMs: z.number().int().min(0).max(60_000).default(3_000),
+    /**
+     * Hit-for-pass: a URI whose response could not be stored (no freshness, no-store, private,
+     * Set-Cookie...) is not looked up again for this long, in seconds; its responses are still
+     * judged, and the first storable one is stored and ends the pass. 0 turns it off.
+     */
+    passTtlS: z.number().int().min(0).max(3_600).default(60),
     /** An admin route purging by tag: `POST <path>` with `{ "tags": [...] }`; `false` for none. */
     purge: z
       .union([
@@ -85,6 +92,8 @@ interface CacheState {
   release?: () => void
   /** Waited for another request's response to the same URI and reused it (RFC 9211 `collapsed`). */
   collapsed?: boolean
+  /** Not looked up: the URI's last response could not be stored (why, for Cache-Status). */
+  pass?: string
 }
 
 const kState = Symbol('backbeat.responseCache')
@@ -93,6 +102,8 @@ type WithState = FastifyRequest & { [kState]?: CacheState }
 const MAX_PURGE_TAGS = 100
 /** Background refreshes running at once, at most. */
 const MAX_BACKGROUND = 32
+/** Why a response was not stored that says the same URI will likely answer the same way (not a request-specific reason). */
+const PASS_REASONS: ReadonlySet<string> = new Set(['no-freshness', 'no-store', 'private', 'set-cookie', 'vary-star', 'status', 'must-understand', 'csp-nonce', 'too-large'])
 /** The statuses RFC 5861 counts as an origin error. */
 const ORIGIN_ERRORS = new Set([500, 502, 503, 504])
 const REVALIDATE_HEADER = 'x-backbeat-cache-revalidate'
@@ -121,8 +132,8 @@ const REVALIDATE_HEADER = 'x-backbeat-cache-revalidate'
  */
 export const responseCachePlugin = fp<ResponseCachePluginOptions>(
   async (app, options) => {
-    const { http: given, routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, collapseWaitMs, purge, ...engineOptions } = options as HttpResponseCacheOptions & z.input<typeof pluginSchema> & { http?: HttpResponseCache }
-    const settings = parseOptions('responseCache', pluginSchema, { routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, collapseWaitMs, purge })
+    const { http: given, routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, collapseWaitMs, passTtlS, purge, ...engineOptions } = options as HttpResponseCacheOptions & z.input<typeof pluginSchema> & { http?: HttpResponseCache }
+    const settings = parseOptions('responseCache', pluginSchema, { routes, cacheStatusName, xCache, exposeSurrogateKeys, backgroundRevalidation, collapseWaitMs, passTtlS, purge })
     const http = given ?? new HttpResponseCache(engineOptions)
     const now = http.options.now
     const surrogateHeaders = http.options.surrogateKeyHeaders
@@ -132,6 +143,8 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
     const background = new Set<Promise<unknown>>()
     /** Handler runs in progress for a URI (by primary key), for request collapsing. */
     const leaders = new Map<string, Promise<void>>()
+    /** URIs recently answered with a response that could not be stored: not looked up until it expires (hit-for-pass). */
+    const passes = settings.passTtlS === 0 ? undefined : new LRUCache<string, string>({ max: 10_000, ttl: settings.passTtlS * 1_000, ttlAutopurge: false })
     app.decorate('responseCache', http)
 
     const status = (detail: string): string => `${settings.cacheStatusName}; ${detail}`
@@ -300,6 +313,19 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         return
       }
       const cacheRequest = requestOf(request, state)
+      if (passes !== undefined) {
+        const pass = passes.get(http.primaryKey(cacheRequest))
+        if (pass !== undefined) {
+          if (state.requestCc.onlyIfCached) {
+            done(new BackbeatError('ERR_CACHE_NOT_CACHED'))
+            return
+          }
+          state.missReason = 'miss'
+          state.pass = pass
+          done()
+          return
+        }
+      }
       let quick: LookupResult | undefined
       try {
         quick = http.peek(cacheRequest)
@@ -445,9 +471,13 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       if (result.stored) {
         const etag = result.entry.headers['etag']
         if (etag !== undefined && reply.getHeader('etag') === undefined) void reply.header('etag', etag)
+        if (state.pass !== undefined) passes?.delete(http.primaryKey(cacheRequest))
+      } else if (passes !== undefined && PASS_REASONS.has(result.reason) && request.method === 'GET' && stale === undefined && !state.requestCc.noStore && !http.hasCredentials(cacheRequest)) {
+        // What the URI answers cannot be stored: skip looking it up for a while.
+        passes.set(http.primaryKey(cacheRequest), result.reason)
       }
       hideSurrogates(reply)
-      mark(reply, 'MISS', `${fwd}; fwd-status=${statusCode}${result.stored ? '; stored' : `; detail=${result.reason}`}`)
+      mark(reply, 'MISS', `${state.pass === undefined ? fwd : `fwd=miss; detail=pass-${state.pass}`}; fwd-status=${statusCode}${result.stored ? '; stored' : `; detail=${result.reason}`}`)
       return payload
     }
 
