@@ -98,7 +98,14 @@ export const backbeat = fp<BackbeatPluginOptions>(
     // Observability first: metrics measure everything after them, and the span is open before any other hook.
     let tracing: Tracing | undefined
     if (config.metrics.enabled) {
-      await app.register(metricsPlugin, { ...config.metrics, currentTraceId: () => tracing?.currentTraceIds()?.traceId })
+      // Exemplars only for sampled traces: an exemplar pointing at a trace nobody recorded is noise, and costs every observation.
+      await app.register(metricsPlugin, {
+        ...config.metrics,
+        currentTraceId: () => {
+          const ids = tracing?.currentTraceIds()
+          return ids?.sampled === true ? ids.traceId : undefined
+        },
+      })
     }
     if (config.http.enabled) {
       await app.register(httpPlugin, { ...config.http, bodyLimitBytes: config.server.bodyLimitBytes, ...(messages === undefined ? {} : { messages }) })

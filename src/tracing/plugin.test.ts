@@ -67,7 +67,7 @@ describe('tracingPlugin', () => {
     assert.equal(server.parentSpanContext?.spanId, 'b7ad6b7169203331')
     assert.equal(server.spanContext().traceState?.serialize(), 'rojo=00f067aa0ba902b7')
     assert.equal(child.parentSpanContext?.spanId, server.spanContext().spanId)
-    assert.deepEqual(seen(), { traceId: server.spanContext().traceId, spanId: server.spanContext().spanId })
+    assert.deepEqual(seen(), { traceId: server.spanContext().traceId, spanId: server.spanContext().spanId, sampled: true })
     await app.close()
   })
 

@@ -92,7 +92,7 @@ describe('withSpan and currentTraceIds', () => {
     const exporter = new InMemorySpanExporter()
     const tracing = createTracing({ sampleRatio: 1, exporter, scheduledDelayMs: 1 })
     assert.equal(tracing.currentTraceIds(), undefined)
-    let inner: { traceId: string; spanId: string } | undefined
+    let inner: { traceId: string; spanId: string; sampled: boolean } | undefined
     await tracing.withSpan('phase', async (parent) => {
       await new Promise((resolve) => setImmediate(resolve))
       await tracing.withSpan('redis GET', async () => {
@@ -112,7 +112,7 @@ describe('withSpan and currentTraceIds', () => {
     assert.equal(redis.parentSpanContext?.spanId, phase.spanContext().spanId)
     assert.equal(pg.parentSpanContext?.spanId, phase.spanContext().spanId)
     assert.equal(redis.attributes['db.system.name'], 'redis')
-    assert.deepEqual(inner, { traceId: redis.spanContext().traceId, spanId: redis.spanContext().spanId })
+    assert.deepEqual(inner, { traceId: redis.spanContext().traceId, spanId: redis.spanContext().spanId, sampled: true })
     assert.equal(pg.status.code, 2)
     assert.equal(pg.attributes['error.type'], 'RangeError')
     assert.equal(pg.events[0]?.name, 'exception')

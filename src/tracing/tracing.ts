@@ -21,6 +21,8 @@ import { W3CTracePropagator } from './trace-context.ts'
 export interface TraceIds {
   traceId: string
   spanId: string
+  /** The trace is sampled (recorded and exported): worth an exemplar. */
+  sampled: boolean
 }
 
 export interface TracingStats {
@@ -215,7 +217,7 @@ export function createTracing(input: CreateTracingOptions = {}): Tracing {
     currentTraceIds(): TraceIds | undefined {
       const spanContext = trace.getActiveSpan()?.spanContext()
       if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return undefined
-      return { traceId: spanContext.traceId, spanId: spanContext.spanId }
+      return { traceId: spanContext.traceId, spanId: spanContext.spanId, sampled: (spanContext.traceFlags & 1) === 1 }
     },
     stats,
     get droppedSpans() {
