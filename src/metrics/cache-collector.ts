@@ -1,16 +1,8 @@
+import type { CacheTierStats } from '../cache/index.ts'
 import type { CollectedMetric, MetricsCollector } from './registry.ts'
 
-/** The counters of one cache tier, as the cache engine's `stats()` reports them. */
-export interface CacheTierCounters {
-  readonly hits: number
-  readonly misses: number
-  readonly stale: number
-  readonly errors: number
-  readonly sets: number
-  readonly evictions: number
-  readonly bytesRead: number
-  readonly bytesWritten: number
-}
+/** The counters of one cache tier, as the cache engine's `stats()` reports them (its latency histogram is not needed). */
+export type CacheTierCounters = Omit<CacheTierStats, 'latency'>
 
 /** Anything with per-tier counters since creation, such as the tiered cache. */
 export interface CacheStatsSource {
