@@ -87,6 +87,15 @@ describe('music API: catalogue reads come from the response cache', () => {
     assert.equal((JSON.parse(bad.body) as { code: string }).code, 'ERR_CACHE_PURGE_INVALID')
   })
 
+  it('shows the caches\' counters to admins at /ops/cache, and nobody else', async () => {
+    const res = await music.app.inject({ url: '/ops/cache', headers: { authorization: `Bearer ${await token(admin.email)}` } })
+    assert.equal(res.statusCode, 200)
+    const body = res.json<{ caches: Record<string, { tiers: Record<string, { hits: number }> }> }>()
+    assert.ok((body.caches['http']?.tiers['l1']?.hits ?? 0) > 0, JSON.stringify(body))
+    assert.equal((await music.app.inject({ url: '/ops/cache', headers: { authorization: `Bearer ${await token(listener.email)}` } })).statusCode, 403)
+    assert.equal((await music.app.inject('/ops/cache')).statusCode, 401)
+  })
+
   it('answers only-if-cached with 504 problem+json when nothing is stored', async () => {
     const res = await music.app.inject({ url: '/v1/artists?limit=7&offset=3', headers: { 'cache-control': 'only-if-cached' } })
     assert.equal(res.statusCode, 504)

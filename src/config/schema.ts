@@ -12,6 +12,7 @@ import { cacheOptionsSchema } from '../cache/index.ts'
 import { metricsOptionsSchema } from '../metrics/index.ts'
 import { tracingOptionsSchema } from '../tracing/index.ts'
 import { errorMonitorOptionsSchema } from '../monitoring/index.ts'
+import { opsOptionsSchema } from '../ops/index.ts'
 
 export const PRESETS = ['bare', 'development', 'production'] as const
 export type PresetName = (typeof PRESETS)[number]
@@ -84,6 +85,7 @@ export const configSchema = z.strictObject({
   metrics: metricsOptionsSchema.prefault({}),
   tracing: tracingOptionsSchema.prefault({}),
   errorMonitor: errorMonitorOptionsSchema.prefault({}),
+  ops: opsOptionsSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const { jwt } = config.auth
   const hmac = jwt.algorithm.startsWith('HS')

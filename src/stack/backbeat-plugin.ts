@@ -17,6 +17,7 @@ import { openapiPlugin } from '../openapi/index.ts'
 import { cacheCollector, metricsPlugin } from '../metrics/index.ts'
 import { tracingPlugin, type Tracing } from '../tracing/index.ts'
 import { errorMonitorPlugin } from '../monitoring/index.ts'
+import { opsPlugin, type OpsCacheSource } from '../ops/index.ts'
 
 export interface BackbeatPluginOptions {
   config: BackbeatConfig
@@ -169,6 +170,18 @@ export const backbeat = fp<BackbeatPluginOptions>(
     app.decorate('identity', identity)
     app.decorate('apiKeys', apiKeyService)
     app.decorate('cache', config.cache.enabled ? await registerCache(app, options, registry, identity !== null) : null)
+    // The ops API is admin-only: without auth nobody could be told apart from an admin, so it is not registered.
+    if (config.ops.enabled && identity !== null) {
+      const caches: Record<string, OpsCacheSource> = {}
+      if (app.cache !== null) caches[config.cache.namespace] = app.cache
+      if (app.hasDecorator('responseCache')) caches['http'] = app.responseCache.options.cache
+      await app.register(opsPlugin, {
+        ...config.ops,
+        routeConfig: { auth: { permissions: [config.ops.permission] }, rateLimit: false },
+        caches,
+        ...(app.hasDecorator('errorMonitor') ? { errorMonitor: app.errorMonitor } : {}),
+      })
+    }
     if (config.metrics.enabled && app.cache !== null) {
       app.metrics.registerCollector('cache:app', cacheCollector(config.cache.namespace, app.cache))
       if (app.hasDecorator('responseCache')) app.metrics.registerCollector('cache:http', cacheCollector('http', app.responseCache.options.cache))
