@@ -94,6 +94,8 @@ interface CacheState {
   collapsed?: boolean
   /** Not looked up: the URI's last response could not be stored (why, for Cache-Status). */
   pass?: string
+  /** The request's primary key, computed once by the lookup. */
+  key?: string
 }
 
 const kState = Symbol('backbeat.responseCache')
@@ -197,7 +199,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
 
     const revalidateInBackground = (request: FastifyRequest, state: CacheState): void => {
       if (!settings.backgroundRevalidation) return
-      const key = http.primaryKey({ host: state.host, url: request.url })
+      const key = state.key ?? http.primaryKey({ host: state.host, url: request.url })
       // One refresh per key, and a bounded number at once: a burst of stale keys must not become a burst of origin calls.
       if (revalidating.has(key) || background.size >= MAX_BACKGROUND) return
       revalidating.add(key)
@@ -313,8 +315,11 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         return
       }
       const cacheRequest = requestOf(request, state)
+      // Computed once: the pass check, both lookups, collapsing and the store hook share it.
+      const key = http.primaryKey(cacheRequest)
+      state.key = key
       if (passes !== undefined) {
-        const pass = passes.get(http.primaryKey(cacheRequest))
+        const pass = passes.get(key)
         if (pass !== undefined) {
           if (state.requestCc.onlyIfCached) {
             done(new BackbeatError('ERR_CACHE_NOT_CACHED'))
@@ -328,7 +333,7 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       }
       let quick: LookupResult | undefined
       try {
-        quick = http.peek(cacheRequest)
+        quick = http.peek(cacheRequest, key)
       } catch (err) {
         // Never a 500 from the cache: the tiers and the handler can still answer.
         request.log.warn({ err }, 'response cache: L1 lookup failed')
@@ -341,17 +346,16 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
         }
         return
       }
-      http.lookup(cacheRequest).then(
+      http.lookup(cacheRequest, key).then(
         async (found) => {
           try {
             if (!found.found && found.reason !== 'credentials' && settings.collapseWaitMs > 0 && !state.requestCc.onlyIfCached && !http.hasCredentials(cacheRequest)) {
-              const key = http.primaryKey(cacheRequest)
               const leader = leaders.get(key)
               if (leader === undefined) lead(key, reply, state)
               else {
                 // Another request is computing this URI: wait for it, then look again (once).
                 await waitAtMost(leader, settings.collapseWaitMs)
-                const again = await http.lookup(cacheRequest).catch(() => found)
+                const again = await http.lookup(cacheRequest, key).catch(() => found)
                 if (again.found) state.collapsed = true
                 if (!decide(request, reply, state, again)) done()
                 return
@@ -471,10 +475,10 @@ export const responseCachePlugin = fp<ResponseCachePluginOptions>(
       if (result.stored) {
         const etag = result.entry.headers['etag']
         if (etag !== undefined && reply.getHeader('etag') === undefined) void reply.header('etag', etag)
-        if (state.pass !== undefined) passes?.delete(http.primaryKey(cacheRequest))
+        if (state.pass !== undefined && state.key !== undefined) passes?.delete(state.key)
       } else if (passes !== undefined && PASS_REASONS.has(result.reason) && request.method === 'GET' && stale === undefined && !state.requestCc.noStore && !http.hasCredentials(cacheRequest)) {
         // What the URI answers cannot be stored: skip looking it up for a while.
-        passes.set(http.primaryKey(cacheRequest), result.reason)
+        passes.set(state.key ?? http.primaryKey(cacheRequest), result.reason)
       }
       hideSurrogates(reply)
       mark(reply, 'MISS', `${state.pass === undefined ? fwd : `fwd=miss; detail=pass-${state.pass}`}; fwd-status=${statusCode}${result.stored ? '; stored' : `; detail=${result.reason}`}`)

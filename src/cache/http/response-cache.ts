@@ -192,8 +192,7 @@ export class HttpResponseCache {
   }
 
   /** The stored response matching `request` (its Vary fields included), with its current age. */
-  async lookup(request: CacheRequest): Promise<LookupResult> {
-    const primary = this.primaryKey(request)
+  async lookup(request: CacheRequest, primary: string = this.primaryKey(request)): Promise<LookupResult> {
     // Entries are checked, not trusted: another version (or a corrupted tier) may have written the key.
     const record = await this.#cache.get<unknown>(primary)
     let stored: StoredResponse | undefined
@@ -223,8 +222,8 @@ export class HttpResponseCache {
    * not hold a fresh, known-valid copy of everything needed (then call `lookup`). The hit path
    * of the plugin: no promise, no microtask.
    */
-  peek(request: CacheRequest): LookupResult | undefined {
-    const record = this.#cache.peek<unknown>(this.primaryKey(request))
+  peek(request: CacheRequest, primary: string = this.primaryKey(request)): LookupResult | undefined {
+    const record = this.#cache.peek<unknown>(primary)
     let stored: StoredResponse | undefined
     if (isVaryRecord(record)) {
       const values = varyValues(record.fields, request.headers)
