@@ -1,23 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { parseConfig, type BackbeatConfigInput } from 'backbeat'
-import { createMusicApp, type MusicApp } from '../create-music-app.ts'
+import type { MusicApp } from '../create-music-app.ts'
 import { DEMO_ACCOUNTS, DEMO_PASSWORD } from './accounts.ts'
-
-/** The music API on in-memory PGlite, with cheap scrypt and a generous rate limit; `overrides` on top. */
-function openMusic(overrides: BackbeatConfigInput = {}): Promise<MusicApp> {
-  return createMusicApp(
-    parseConfig({
-      preset: 'development',
-      logging: { enabled: false },
-      shutdown: { enabled: false },
-      stores: { dataDir: ':memory:' },
-      rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 } } },
-      ...overrides,
-      auth: { ...overrides.auth, passwords: { scryptLogN: 10 } },
-    }),
-  )
-}
+import { openMusic } from './test-app.ts'
 
 interface Tokens {
   access_token: string

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { parseConfig } from 'backbeat'
-import { createMusicApp, type MusicApp } from '../create-music-app.ts'
+import type { MusicApp } from '../create-music-app.ts'
 import { DEMO_ACCOUNTS, DEMO_PASSWORD } from './accounts.ts'
+import { openMusic } from './test-app.ts'
 
 describe('music API: catalogue reads come from the response cache', () => {
   let music: MusicApp
@@ -10,16 +10,7 @@ describe('music API: catalogue reads come from the response cache', () => {
   const [listener, , admin] = DEMO_ACCOUNTS as [(typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number], (typeof DEMO_ACCOUNTS)[number]]
 
   before(async () => {
-    music = await createMusicApp(
-      parseConfig({
-        preset: 'development',
-        logging: { enabled: false },
-        shutdown: { enabled: false },
-        stores: { dataDir: ':memory:' },
-        rateLimit: { policies: { burst: { limit: 1_000_000, windowS: 60 } } },
-        auth: { passwords: { scryptLogN: 10 } },
-      }),
-    )
+    music = await openMusic()
     const list = await music.app.inject('/v1/tracks?limit=1')
     trackId = (JSON.parse(list.body) as { items: { id: string }[] }).items[0]?.id ?? ''
     assert.notEqual(trackId, '')
